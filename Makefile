@@ -1,0 +1,116 @@
+# sbc: build, run, test, benchmark and fuzz the session border controller.
+#
+#   make run      install what is missing, build, start sbcd (local config if no wan/lan ports)
+#   make test     install what is missing, build, run every test (unit, asan, fuzz, integration)
+#   make bench    build and run the benchmarks under tools/
+#   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 60)
+#   make asan     ASan+UBSan build that runs the unit tests
+#   make all      build sbcd and the tools
+#   make clean
+
+BUILD        ?= build
+CC           ?= cc
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+SAN          ?=
+
+PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/iniparser
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liniparser
+
+WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+             -Wformat=2 -Wvla -Werror
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT       ?= -O2 -g
+ifeq ($(SAN),1)
+OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+HARDEN    := -fstack-protector-strong -fPIE
+endif
+CFLAGS    += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+LDFLAGS   += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+
+# Library modules, in dependency order (see docs/ARCHITECTURE.md).
+MODULES   := util config sip sdp
+LIB_SRC   := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libsbc.a
+
+SBCD_SRC  := $(wildcard src/sbcd/*.c)
+SBCD_OBJ  := $(SBCD_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
+
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_DIR  := build-fuzz
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
+             -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+.PHONY: all run test bench fuzz fuzz-build asan unit clean deps check-banned
+.DELETE_ON_ERROR:
+
+all: check-banned $(BUILD)/sbcd $(TOOL_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sbcd: $(SBCD_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
+		-DTEST_DATA_DIR='"$(abspath tests/unit/data)"' -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(PKG_LIBS)
+
+$(BUILD)/tools/%: tools/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
+		-o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS)
+
+# strcpy, strcat and sprintf are not used in this code base (STYLE.md).
+check-banned:
+	@! grep -nE '\<(strcpy|strcat|sprintf|vsprintf|gets)[[:space:]]*\(' \
+		$$(find src tools tests -name '*.[ch]') || { echo "banned function used"; exit 1; }
+
+deps:
+	@tools/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/run-local $(BUILD)
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 unit
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@tools/run-fuzz $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@/usr/bin/python3 tests/run.py
+
+bench: all
+	@$(BUILD)/tools/bench-sip
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,127 @@
+/* util: slices, reference-counted memory, output buffers, splicing, logging, time. */
+#ifndef SBC_UTIL_H
+#define SBC_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+/*
+ * Pointer-length slice into a buffer someone else owns. Never NUL-terminated;
+ * an empty slice has l == 0 and p may be NULL.
+ */
+struct pl {
+	const char *p;
+	size_t l;
+};
+
+#define PL(s) ((struct pl){ (s), sizeof(s) - 1 })
+#define PL_INIT { NULL, 0 }
+
+struct pl pl_from_str(const char *s);
+bool pl_isset(const struct pl *pl);
+bool pl_eq(const struct pl *a, const struct pl *b);
+bool pl_eq_str(const struct pl *a, const char *s);
+bool pl_caseeq(const struct pl *a, const struct pl *b);
+bool pl_caseeq_str(const struct pl *a, const char *s);
+struct pl pl_trim(struct pl pl);
+int pl_u32(const struct pl *pl, uint32_t *v);
+int pl_strcpy(const struct pl *pl, char *buf, size_t size);
+const char *pl_chr(const struct pl *pl, char c);
+size_t pl_offset(const struct pl *outer, const struct pl *inner);
+
+/*
+ * Reference-counted memory. mem_zalloc returns zeroed memory with one
+ * reference; mem_deref drops one and calls the destructor, then frees, when
+ * the last goes. mem_deref(NULL) is allowed and always returns NULL, so
+ * "p = mem_deref(p);" clears the caller's pointer.
+ */
+typedef void (mem_destroy_h)(void *data);
+
+void *mem_zalloc(size_t size, mem_destroy_h *dh);
+void *mem_ref(void *data);
+void *mem_deref(void *data);
+unsigned mem_nrefs(const void *data);
+size_t mem_nalloc(void);
+void mem_fail_after(long n);
+
+/* Byte buffer with reference count, used for received messages. */
+struct buf {
+	size_t size;   /* capacity of data[] */
+	size_t len;    /* bytes in use */
+	char data[];
+};
+
+int buf_alloc(struct buf **bp, size_t size);
+int buf_from_mem(struct buf **bp, const void *data, size_t len);
+
+/*
+ * Output buffer over caller-provided memory; never grows. Every append
+ * returns 0 or ENOSPC and leaves len unchanged on failure.
+ */
+struct wbuf {
+	char *p;
+	size_t size;
+	size_t len;
+};
+
+void wbuf_init(struct wbuf *wb, char *mem, size_t size);
+int wbuf_put(struct wbuf *wb, const void *data, size_t len);
+int wbuf_put_pl(struct wbuf *wb, const struct pl *pl);
+int wbuf_put_str(struct wbuf *wb, const char *s);
+int wbuf_put_u32(struct wbuf *wb, uint32_t v);
+int wbuf_printf(struct wbuf *wb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Splicing: write a source buffer with some byte ranges replaced, leaving
+ * every other byte as it was. Ranges are offsets into the source; they must
+ * not overlap (a zero-length range inserts). splice_write sorts them.
+ */
+struct splice {
+	size_t off;
+	size_t len;
+	struct pl repl;
+};
+
+int splice_write(const char *src, size_t srclen, struct splice *sv, size_t sc,
+		 struct wbuf *out);
+size_t splice_delta_len(const struct splice *sv, size_t sc, size_t srclen);
+
+/* Logging with levels to stderr or syslog. */
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+int log_level_parse(const char *s, enum log_level *lvl);
+const char *log_level_name(enum log_level lvl);
+void log_setup(const char *ident, enum log_level lvl, bool use_syslog);
+void log_set_level(enum log_level lvl);
+bool log_enabled(enum log_level lvl);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_excerpt(char *out, size_t size, const char *data, size_t len);
+
+#define LOG_EXCERPT_MAX 64
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+	do { if (log_enabled(LOG_LVL_DEBUG)) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+
+/* Monotonic milliseconds; read once per loop turn by the caller. */
+uint64_t time_mono_ms(void);
+uint64_t time_mono_ns(void);
+
+/* Write a file atomically: temp file in the same folder, fsync, rename. */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+#endif
