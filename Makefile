@@ -22,12 +22,14 @@ WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wformat=2 -Wvla -Werror
 HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 OPT       ?= -O2 -g
+SANFLAGS  :=
 ifeq ($(SAN),1)
-OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT       := -O1 -g -fno-omit-frame-pointer $(SANFLAGS)
 HARDEN    := -fstack-protector-strong -fPIE
 endif
 CFLAGS    += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
-LDFLAGS   += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 # Library modules, in dependency order (see docs/ARCHITECTURE.md).
 MODULES   := util config sip sdp
@@ -50,7 +52,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
              -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run test bench fuzz fuzz-build asan unit clean deps check-banned
+.PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned
 .DELETE_ON_ERROR:
 
 all: check-banned $(BUILD)/sbcd $(TOOL_BIN)
@@ -88,7 +90,9 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@tools/run-local $(BUILD)
 
-unit: $(UNIT_BIN)
+unit-build: $(UNIT_BIN)
+
+unit: unit-build
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
 asan:

@@ -25,14 +25,25 @@ size_t mem_nalloc(void)
 	return mem_count;
 }
 
+/*
+ * True when the test hook says this allocation must fail; allocators that do
+ * not go through mem_zalloc (realloc of a growing buffer) ask it too.
+ */
+bool mem_fail_inject(void)
+{
+	if (mem_fail_countdown == 0)
+		return true;
+	if (mem_fail_countdown > 0)
+		mem_fail_countdown--;
+	return false;
+}
+
 void *mem_zalloc(size_t size, mem_destroy_h *dh)
 {
 	struct mem_hdr *h;
 
-	if (mem_fail_countdown == 0)
+	if (mem_fail_inject())
 		return NULL;
-	if (mem_fail_countdown > 0)
-		mem_fail_countdown--;
 	if (size > SIZE_MAX - sizeof(*h))
 		return NULL;
 	h = calloc(1, sizeof(*h) + size);

@@ -1,7 +1,6 @@
 /* pl: pointer-length slices and the few operations the parsers need on them. */
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include "util.h"
 
@@ -28,16 +27,33 @@ bool pl_eq_str(const struct pl *a, const char *s)
 	return a->l == n && (n == 0 || memcmp(a->p, s, n) == 0);
 }
 
+static inline unsigned char lower(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	return (u >= 'A' && u <= 'Z') ? (unsigned char)(u | 0x20) : u;
+}
+
+/* ASCII case-insensitive equality; short strings, so a plain loop beats a libc call. */
+static bool caseeq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	}
+	return true;
+}
+
 bool pl_caseeq(const struct pl *a, const struct pl *b)
 {
-	return a->l == b->l && (a->l == 0 || strncasecmp(a->p, b->p, a->l) == 0);
+	return a->l == b->l && caseeq(a->p, b->p, a->l);
 }
 
 bool pl_caseeq_str(const struct pl *a, const char *s)
 {
 	size_t n = strlen(s);
 
-	return a->l == n && (n == 0 || strncasecmp(a->p, s, n) == 0);
+	return a->l == n && caseeq(a->p, s, n);
 }
 
 static bool is_ws(char c)

@@ -53,6 +53,7 @@ void *mem_deref(void *data);
 unsigned mem_nrefs(const void *data);
 size_t mem_nalloc(void);
 void mem_fail_after(long n);
+bool mem_fail_inject(void);
 
 /* Byte buffer with reference count, used for received messages. */
 struct buf {
@@ -85,7 +86,8 @@ int wbuf_printf(struct wbuf *wb, const char *fmt, ...)
 /*
  * Splicing: write a source buffer with some byte ranges replaced, leaving
  * every other byte as it was. Ranges are offsets into the source; they must
- * not overlap (a zero-length range inserts). splice_write sorts them.
+ * not overlap (a zero-length range inserts). splice_write sorts them, stably:
+ * inserts at one offset come out in the order given.
  */
 struct splice {
 	size_t off;

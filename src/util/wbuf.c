@@ -1,7 +1,6 @@
 /* wbuf: bounded output buffers, and splice_write, which edits a buffer by byte ranges. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -62,16 +61,20 @@ int wbuf_printf(struct wbuf *wb, const char *fmt, ...)
 	return 0;
 }
 
-static int splice_cmp(const void *a, const void *b)
+/* Stable insertion sort by offset: edits are few, and equal offsets keep their order. */
+static void splice_sort(struct splice *sv, size_t sc)
 {
-	const struct splice *x = a, *y = b;
+	for (size_t i = 1; i < sc; i++) {
+		struct splice t = sv[i];
+		size_t j = i;
 
-	if (x->off != y->off)
-		return x->off < y->off ? -1 : 1;
-	/* inserts (len 0) before a replacement at the same offset */
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return 0;
+		while (j > 0 && (sv[j - 1].off > t.off ||
+				 (sv[j - 1].off == t.off && sv[j - 1].len > t.len))) {
+			sv[j] = sv[j - 1];
+			j--;
+		}
+		sv[j] = t;
+	}
 }
 
 /* Length of the output splice_write would produce (ranges assumed valid). */
@@ -95,8 +98,7 @@ int splice_write(const char *src, size_t srclen, struct splice *sv, size_t sc,
 	size_t pos = 0, start = out->len;
 	int err;
 
-	if (sc > 1)
-		qsort(sv, sc, sizeof(*sv), splice_cmp);
+	splice_sort(sv, sc);
 	for (size_t i = 0; i < sc; i++) {
 		const struct splice *s = &sv[i];
 
