@@ -119,6 +119,37 @@ void log_excerpt(char *out, size_t size, const char *data, size_t len);
 #define log_debug(...) \
 	do { if (log_enabled(LOG_LVL_DEBUG)) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
 
+/*
+ * Timers in a binary min-heap, driven by a clock the owner passes in (the
+ * event loop's once-per-turn reading, or a test's own), so every timer of
+ * the protocol code can be tested without sleeping. A struct tmr is
+ * embedded in its owner; cancel it before freeing the owner.
+ */
+typedef void (tmr_h)(void *arg);
+
+struct tmr {
+	uint64_t due;         /* ms on the heap's clock */
+	size_t idx;           /* position in the heap + 1; 0 when not armed */
+	uint64_t seq;         /* start order, so equal due times fire in order */
+	tmr_h *th;
+	void *arg;
+};
+
+struct tmr_heap {
+	struct tmr **v;
+	size_t n, cap;
+	uint64_t seq;
+};
+
+void tmr_heap_init(struct tmr_heap *hp);
+void tmr_heap_close(struct tmr_heap *hp);
+int tmr_start(struct tmr_heap *hp, struct tmr *t, uint64_t due, tmr_h *th, void *arg);
+void tmr_cancel(struct tmr_heap *hp, struct tmr *t);
+bool tmr_armed(const struct tmr *t);
+uint64_t tmr_heap_next(const struct tmr_heap *hp);
+unsigned tmr_heap_poll(struct tmr_heap *hp, uint64_t now);
+size_t tmr_heap_count(const struct tmr_heap *hp);
+
 /* Monotonic milliseconds; read once per loop turn by the caller. */
 uint64_t time_mono_ms(void);
 uint64_t time_mono_ns(void);

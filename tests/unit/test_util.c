@@ -1,0 +1,327 @@
+/* test_util: slices, reference-counted memory, bounded writer, splicing, timers, excerpts, atomic files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+static size_t nalloc_start;
+
+static int setup(void **state)
+{
+	(void)state;
+	nalloc_start = mem_nalloc();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mem_fail_after(-1);
+	assert_int_equal(mem_nalloc(), nalloc_start);
+	return 0;
+}
+
+static void test_pl_u32(void **state)
+{
+	struct pl a = PL("4294967295"), b = PL("4294967296"), c = PL("12a"), d = PL(""),
+		  e = PL("-1"), f = PL("007");
+	uint32_t v = 0;
+
+	(void)state;
+	assert_int_equal(pl_u32(&a, &v), 0);
+	assert_int_equal(v, 4294967295u);
+	assert_int_equal(pl_u32(&b, &v), EOVERFLOW);
+	assert_int_equal(pl_u32(&c, &v), EINVAL);
+	assert_int_equal(pl_u32(&d, &v), EINVAL);
+	assert_int_equal(pl_u32(&e, &v), EINVAL);
+	assert_int_equal(pl_u32(&f, &v), 0);
+	assert_int_equal(v, 7);
+}
+
+static void test_pl_compare_trim(void **state)
+{
+	struct pl a = PL("Content-Length"), t = PL(" \t\r\n value \r\n ");
+	char buf[6];
+
+	(void)state;
+	assert_true(pl_caseeq_str(&a, "content-LENGTH"));
+	assert_false(pl_caseeq_str(&a, "content-lengthx"));
+	assert_false(pl_eq_str(&a, "content-length"));
+	assert_true(pl_eq_str(&a, "Content-Length"));
+	t = pl_trim(t);
+	assert_true(pl_eq_str(&t, "value"));
+	assert_int_equal(pl_strcpy(&t, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "value");
+	assert_int_equal(pl_strcpy(&t, buf, 5), ENOSPC);
+}
+
+static int destroyed;
+
+static void count_destroy(void *data)
+{
+	(void)data;
+	destroyed++;
+}
+
+static void test_mem_refs_and_destructor(void **state)
+{
+	struct buf *b;
+	void *p;
+
+	(void)state;
+	destroyed = 0;
+	p = mem_zalloc(16, count_destroy);
+	assert_non_null(p);
+	assert_int_equal(mem_nrefs(p), 1);
+	assert_ptr_equal(mem_ref(p), p);
+	assert_int_equal(mem_nrefs(p), 2);
+	assert_null(mem_deref(p));
+	assert_int_equal(mem_nrefs(p), 1);
+	assert_int_equal(destroyed, 0);
+	mem_deref(p);
+	assert_int_equal(destroyed, 1);
+	assert_int_equal(buf_from_mem(&b, "abc", 3), 0);
+	assert_int_equal(b->len, 3);
+	assert_memory_equal(b->data, "abc", 3);
+	mem_deref(b);
+	mem_fail_after(0);
+	assert_null(mem_zalloc(8, NULL));
+	assert_int_equal(buf_alloc(&b, 8), ENOMEM);
+	mem_fail_after(-1);
+	assert_null(mem_deref(NULL));
+}
+
+static void test_wbuf_bounds(void **state)
+{
+	char mem[8];
+	struct wbuf wb;
+
+	(void)state;
+	wbuf_init(&wb, mem, sizeof(mem));
+	assert_int_equal(wbuf_put_str(&wb, "12345"), 0);
+	assert_int_equal(wbuf_put_str(&wb, "6789"), ENOSPC);
+	assert_int_equal(wb.len, 5);
+	assert_int_equal(wbuf_put_u32(&wb, 42), 0);
+	assert_int_equal(wb.len, 7);
+	assert_memory_equal(mem, "1234542", 7);
+	assert_int_equal(wbuf_printf(&wb, "%d", 12), ENOSPC);
+	assert_int_equal(wb.len, 7);
+	wbuf_init(&wb, mem, sizeof(mem));
+	assert_int_equal(wbuf_put_u32(&wb, 0), 0);
+	assert_int_equal(wbuf_put_u32(&wb, 4294967295u), ENOSPC);
+	assert_int_equal(wb.len, 1);
+}
+
+static void test_splice(void **state)
+{
+	const char *src = "Via: a\r\nTo: b\r\n\r\n";
+	struct splice sv[3] = {
+		{ 12, 1, PL("bob") },      /* To value */
+		{ 5, 1, PL("SBC") },       /* Via value */
+		{ 15, 0, PL("X: 1\r\n") }, /* insert before the empty line */
+	};
+	char mem[64];
+	struct wbuf wb;
+
+	(void)state;
+	wbuf_init(&wb, mem, sizeof(mem));
+	assert_int_equal(splice_write(src, strlen(src), sv, 3, &wb), 0);
+	assert_int_equal(wb.len, splice_delta_len(sv, 3, strlen(src)));
+	assert_memory_equal(mem, "Via: SBC\r\nTo: bob\r\nX: 1\r\n\r\n", wb.len);
+
+	/* overlapping ranges are refused and leave the output untouched */
+	sv[0] = (struct splice){ 4, 4, PL("x") };
+	sv[1] = (struct splice){ 6, 2, PL("y") };
+	wbuf_init(&wb, mem, sizeof(mem));
+	assert_int_equal(splice_write(src, strlen(src), sv, 2, &wb), EINVAL);
+	assert_int_equal(wb.len, 0);
+
+	/* range past the end */
+	sv[0] = (struct splice){ 10, 100, PL("x") };
+	assert_int_equal(splice_write(src, strlen(src), sv, 1, &wb), EINVAL);
+
+	/* too small an output */
+	wbuf_init(&wb, mem, 4);
+	assert_int_equal(splice_write(src, strlen(src), NULL, 0, &wb), ENOSPC);
+	assert_int_equal(wb.len, 0);
+
+	/* inserts at one offset keep their order */
+	sv[0] = (struct splice){ 0, 0, PL("A") };
+	sv[1] = (struct splice){ 0, 0, PL("B") };
+	sv[2] = (struct splice){ 0, 0, PL("C") };
+	wbuf_init(&wb, mem, sizeof(mem));
+	assert_int_equal(splice_write("z", 1, sv, 3, &wb), 0);
+	assert_memory_equal(mem, "ABCz", 4);
+}
+
+struct fire_log {
+	int order[16];
+	int n;
+	struct tmr_heap *hp;
+	struct tmr *rearm;
+};
+
+static struct fire_log flog;
+
+static void on_fire(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+
+	flog.order[flog.n++] = id;
+	if (id == 3 && flog.rearm) {
+		/* re-arm a timer from inside a handler, already due */
+		tmr_start(flog.hp, flog.rearm, 5, on_fire, (void *)(intptr_t)9);
+		flog.rearm = NULL;
+	}
+}
+
+static void test_tmr_order_cancel_rearm(void **state)
+{
+	struct tmr_heap hp;
+	struct tmr t[6] = { 0 };
+
+	(void)state;
+	memset(&flog, 0, sizeof(flog));
+	tmr_heap_init(&hp);
+	flog.hp = &hp;
+	assert_int_equal(tmr_heap_next(&hp), UINT64_MAX);
+	assert_int_equal(tmr_start(&hp, &t[0], 30, on_fire, (void *)0), 0);
+	assert_int_equal(tmr_start(&hp, &t[1], 10, on_fire, (void *)1), 0);
+	assert_int_equal(tmr_start(&hp, &t[2], 20, on_fire, (void *)2), 0);
+	assert_int_equal(tmr_start(&hp, &t[3], 10, on_fire, (void *)3), 0);
+	assert_int_equal(tmr_start(&hp, &t[4], 40, on_fire, (void *)4), 0);
+	assert_int_equal(tmr_heap_next(&hp), 10);
+	tmr_cancel(&hp, &t[2]);
+	assert_false(tmr_armed(&t[2]));
+	tmr_cancel(&hp, &t[2]);      /* twice is harmless */
+	assert_int_equal(tmr_heap_count(&hp), 4);
+
+	assert_int_equal(tmr_heap_poll(&hp, 9), 0);
+	flog.rearm = &t[5];
+	assert_int_equal(tmr_heap_poll(&hp, 10), 3);   /* 1, 3, then 9 re-armed at 5 */
+	assert_int_equal(flog.order[0], 1);
+	assert_int_equal(flog.order[1], 3);
+	assert_int_equal(flog.order[2], 9);
+	/* restart moves a timer */
+	assert_int_equal(tmr_start(&hp, &t[4], 15, on_fire, (void *)4), 0);
+	assert_int_equal(tmr_heap_next(&hp), 15);
+	assert_int_equal(tmr_heap_poll(&hp, 100), 2);
+	assert_int_equal(flog.order[3], 4);
+	assert_int_equal(flog.order[4], 0);
+	assert_int_equal(tmr_heap_count(&hp), 0);
+	tmr_heap_close(&hp);
+}
+
+static void test_tmr_many(void **state)
+{
+	enum { N = 1000 };
+	static struct tmr t[N];
+	struct tmr_heap hp;
+	uint64_t last = 0;
+
+	(void)state;
+	memset(&flog, 0, sizeof(flog));
+	tmr_heap_init(&hp);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(tmr_start(&hp, &t[i], (i * 7919u) % 1000u, on_fire, NULL), 0);
+	for (unsigned i = 0; i < N; i += 3)
+		tmr_cancel(&hp, &t[i]);
+	/* the heap hands out due times in order */
+	while (tmr_heap_count(&hp)) {
+		uint64_t next = tmr_heap_next(&hp);
+
+		assert_true(next >= last);
+		last = next;
+		flog.n = 0;
+		tmr_heap_poll(&hp, next);
+	}
+	tmr_heap_close(&hp);
+
+	/* a fresh heap must grow for its first timer: that growth may fail */
+	tmr_heap_init(&hp);
+	mem_fail_after(0);
+	assert_int_equal(tmr_start(&hp, &t[0], 1, on_fire, NULL), ENOMEM);
+	mem_fail_after(-1);
+	assert_false(tmr_armed(&t[0]));
+	assert_int_equal(tmr_heap_count(&hp), 0);
+	tmr_heap_close(&hp);
+}
+
+static void test_log_excerpt(void **state)
+{
+	char out[256], big[200];
+
+	(void)state;
+	log_excerpt(out, sizeof(out), "INVITE\r\n\0x", 10);
+	assert_string_equal(out, "INVITE\\x0d\\x0a\\x00x");
+	memset(big, 'A', sizeof(big));
+	log_excerpt(out, sizeof(out), big, sizeof(big));
+	assert_int_equal(strlen(out), LOG_EXCERPT_MAX + 3);
+	assert_string_equal(out + LOG_EXCERPT_MAX, "...");
+	log_excerpt(out, 8, big, sizeof(big));
+	assert_true(strlen(out) < 8);
+}
+
+static void test_log_level_parse(void **state)
+{
+	enum log_level l;
+
+	(void)state;
+	assert_int_equal(log_level_parse("DEBUG", &l), 0);
+	assert_int_equal(l, LOG_LVL_DEBUG);
+	assert_int_equal(log_level_parse("verbose", &l), -1);
+	assert_string_equal(log_level_name(LOG_LVL_WARN), "warn");
+}
+
+static void test_file_write_atomic(void **state)
+{
+	char dir[] = "/tmp/sbc-test-XXXXXX", path[64], buf[32];
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	assert_int_equal(file_write_atomic(path, "old", 3, 0600), 0);
+	assert_int_equal(file_write_atomic(path, "new!", 4, 0600), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "new!", 4);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);  /* no temp file left behind */
+	assert_int_equal(file_write_atomic("/nonexistent-dir/x", "a", 1, 0600), ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pl_u32, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pl_compare_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_refs_and_destructor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wbuf_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmr_order_cancel_rearm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmr_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_excerpt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_level_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_write_atomic, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
