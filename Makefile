@@ -64,19 +64,22 @@ $(BUILD)/%.o: %.c
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/sbcd: $(SBCD_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
+	@echo "  CC/LD   $@"
+	@$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
 		-DTEST_DATA_DIR='"$(abspath tests/unit/data)"' -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(PKG_LIBS)
 
 $(BUILD)/tools/%: tools/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
+	@echo "  CC/LD   $@"
+	@$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
 		-o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS)
 
 # strcpy, strcat and sprintf are not used in this code base (STYLE.md).
@@ -101,7 +104,8 @@ asan:
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

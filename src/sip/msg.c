@@ -49,6 +49,7 @@ void sip_msg_reset(struct sip_msg *msg)
 	msg->clen = 0;
 	msg->has_clen = false;
 	msg->error = NULL;
+	memset(&msg->src, 0, sizeof(msg->src));
 	msg->parsed = 0;
 	msg->parse_err = 0;
 	sip_msg_edits_clear(msg);

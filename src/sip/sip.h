@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "util/util.h"
 
@@ -21,6 +22,24 @@ enum {
 	SIP_MAX_EDITS = 64,       /* pending edits on one message */
 	SIP_MAX_PARAMS = 32,      /* parameters walked in one header value */
 };
+
+enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP, SIP_PROTO_TLS, SIP_PROTO__COUNT };
+
+/*
+ * Where a message came from or goes to: the transport fills it on receive.
+ * Stream connections are named by id, not pointer, so a message never
+ * outlives what it points at; 0 means "no connection" (UDP, or open one).
+ */
+struct sip_peer {
+	struct sockaddr_storage addr;
+	uint32_t conn_id;
+	uint8_t proto;        /* enum sip_proto */
+	uint8_t zone;         /* index into the zone table */
+};
+
+const char *sip_proto_name(enum sip_proto p);
+int sip_proto_lookup(const struct pl *name, enum sip_proto *p);
+bool sip_proto_reliable(enum sip_proto p);
 
 enum sip_method {
 	SIP_METHOD_UNKNOWN = 0,
@@ -251,6 +270,7 @@ struct sip_msg {
 	bool has_clen;
 
 	const char *error;    /* why decode or check failed, for logs and 400s */
+	struct sip_peer src;  /* set by the transport that received it */
 
 	/* lazily parsed, cached (see sip_int.h) */
 	uint32_t parsed;
@@ -345,5 +365,17 @@ int sip_msg_ruri_set(struct sip_msg *msg, const struct pl *uri);
 int sip_msg_body_set(struct sip_msg *msg, const struct pl *body);
 void sip_msg_edits_clear(struct sip_msg *msg);
 int sip_msg_encode(struct sip_msg *msg, struct wbuf *out);
+
+/*
+ * Responses built from a request (RFC 3261 8.2.6): Via (the top one with
+ * received and rport per RFC 3581 when src is known), From, To (tag added
+ * when missing and totag is given), Call-ID, CSeq, and Timestamp for 100.
+ * extra is a block of complete header lines ("Name: value\r\n"...), may be
+ * NULL. The body is empty.
+ */
+int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reason,
+		    const struct pl *totag, const struct pl *extra, struct wbuf *out);
+int sip_reply_dest(const struct sip_msg *req, struct sip_peer *dst);
+const char *sip_reason_phrase(uint16_t scode);
 
 #endif
