@@ -150,6 +150,40 @@ uint64_t tmr_heap_next(const struct tmr_heap *hp);
 unsigned tmr_heap_poll(struct tmr_heap *hp, uint64_t now);
 size_t tmr_heap_count(const struct tmr_heap *hp);
 
+/*
+ * Intrusive hash table with chained buckets: the node is embedded in the
+ * object, removal is O(1) without a lookup. Bucket count is fixed at init
+ * (a power of two), so a table never reallocates under load; callers cap
+ * what they insert. Keys that an attacker chooses (addresses, branches)
+ * are hashed with hash_keyed(), SipHash-2-4 under a per-process random key.
+ */
+struct hnode {
+	struct hnode *next;
+	struct hnode **pprev;
+	uint32_t hash;
+};
+
+struct htable {
+	struct hnode **bucket;
+	size_t mask;
+	size_t count;
+};
+
+int htable_init(struct htable *t, size_t nbuckets);
+void htable_close(struct htable *t);
+void htable_add(struct htable *t, struct hnode *n, uint32_t hash);
+void htable_del(struct htable *t, struct hnode *n);
+bool hnode_linked(const struct hnode *n);
+struct hnode *htable_first(const struct htable *t, uint32_t hash);
+struct hnode *hnode_next_same(const struct hnode *n, uint32_t hash);
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
+uint32_t hash_keyed(const void *data, size_t len);
+int random_bytes(void *buf, size_t len);
+
 /* Monotonic milliseconds; read once per loop turn by the caller. */
 uint64_t time_mono_ms(void);
 uint64_t time_mono_ns(void);

@@ -308,6 +308,65 @@ static void test_file_write_atomic(void **state)
 	assert_int_equal(file_write_atomic("/nonexistent-dir/x", "a", 1, 0600), ENOENT);
 }
 
+struct item {
+	struct hnode hn;
+	uint32_t key;
+};
+
+static void test_siphash_vectors(void **state)
+{
+	uint8_t key[16], msg[64];
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	/* reference vectors of the SipHash paper (64-bit output, little-endian) */
+	assert_true(siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ULL);
+	assert_true(siphash24(key, msg, 15) == 0xa129ca6149be45e5ULL);
+	assert_true(siphash24(key, msg, 8) == 0x93f5f5799a932462ULL);
+	assert_int_equal(hash_keyed("abc", 3), hash_keyed("abc", 3));
+}
+
+static void test_htable(void **state)
+{
+	enum { N = 500 };
+	static struct item it[N];
+	struct htable t;
+	unsigned found = 0;
+
+	(void)state;
+	assert_int_equal(htable_init(&t, 64), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		it[i].key = i;
+		memset(&it[i].hn, 0, sizeof(it[i].hn));
+		assert_false(hnode_linked(&it[i].hn));
+		htable_add(&t, &it[i].hn, hash_keyed(&i, sizeof(i)));
+	}
+	assert_int_equal(t.count, N);
+	for (uint32_t i = 0; i < N; i += 2)
+		htable_del(&t, &it[i].hn);
+	htable_del(&t, &it[0].hn);    /* twice is harmless */
+	assert_int_equal(t.count, N / 2);
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t h = hash_keyed(&i, sizeof(i));
+		bool hit = false;
+
+		for (struct hnode *n = htable_first(&t, h); n; n = hnode_next_same(n, h)) {
+			if (container_of(n, struct item, hn)->key == i)
+				hit = true;
+		}
+		assert_int_equal(hit, i % 2 == 1);
+		found += hit;
+	}
+	assert_int_equal(found, N / 2);
+	htable_close(&t);
+	mem_fail_after(0);
+	assert_int_equal(htable_init(&t, 8), ENOMEM);
+	mem_fail_after(-1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +380,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_excerpt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_level_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_siphash_vectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_htable, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
