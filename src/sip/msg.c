@@ -203,6 +203,26 @@ static int hdr_begin(struct sip_msg *msg, const char *s, size_t off, size_t n,
 	return 0;
 }
 
+/*
+ * No NUL anywhere in the start line and headers, and no CR but as part of a
+ * line end: a lone CR is where another parser might see a line break, and
+ * so a header we never saw.
+ */
+static int hdr_block_check(struct sip_msg *msg, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\0') {
+			msg->error = "NUL byte in headers";
+			return EBADMSG;
+		}
+		if (s[i] == '\r' && (i + 1 == n || s[i + 1] != '\n')) {
+			msg->error = "Bare CR in headers";
+			return EBADMSG;
+		}
+	}
+	return 0;
+}
+
 static int clen_decode(struct sip_msg *msg)
 {
 	const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_CONTENT_LENGTH);
@@ -322,18 +342,21 @@ static int msg_tokenise(struct sip_msg *msg, const char *p, size_t len, unsigned
 		pos = next;
 	}
 	err = hdr_finish(msg);
+	if (!err)
+		err = hdr_block_check(msg, s, body_off);
 	if (err)
 		return err;
-	if (memchr(s, '\0', body_off)) {
-		msg->error = "NUL byte in headers";
-		return EBADMSG;
-	}
+	/*
+	 * The header block is whole from here on: even if the framing below
+	 * fails, the headers can be read to answer 400 (sip_msg_headers_ok).
+	 */
+	msg->base = s;
+	msg->len = body_off;
+	msg->body.p = s + body_off;
 	err = clen_decode(msg);
 	if (err)
 		return err;
 
-	msg->base = s;
-	msg->body.p = s + body_off;
 	if (stream) {
 		if (!msg->has_clen) {
 			msg->error = "Content-Length missing on a stream transport";
@@ -349,6 +372,10 @@ static int msg_tokenise(struct sip_msg *msg, const char *p, size_t len, unsigned
 		}
 		msg->body.l = msg->clen;
 	} else {
+		if (avail - body_off > SIP_MAX_BODY) {
+			msg->error = "Body too large";
+			return EMSGSIZE;
+		}
 		msg->body.l = avail - body_off;
 	}
 	msg->len = body_off + msg->body.l;
@@ -358,8 +385,26 @@ static int msg_tokenise(struct sip_msg *msg, const char *p, size_t len, unsigned
 }
 
 /*
+ * What a failed decode leaves: nothing but msg->error, unless the header
+ * block was whole (sip_msg_headers_ok) and only the framing after it failed;
+ * then the headers stay, with an empty body, to answer 400. ENODATA leaves
+ * nothing: the message is not there yet.
+ */
+static int decode_end(struct sip_msg *msg, int err)
+{
+	const char *why = msg->error;
+
+	if (err && (err == ENODATA || !msg->base)) {
+		sip_msg_reset(msg);
+		msg->error = why;
+	}
+	return err;
+}
+
+/*
  * Decode the message at mb->data + off; the message keeps a reference to
- * mb, so the slices stay valid as long as the message lives.
+ * mb, so the slices stay valid as long as the message lives, also after an
+ * error that left the headers. The caller keeps its own reference.
  */
 int sip_msg_decode(struct sip_msg *msg, struct buf *mb, size_t off, unsigned flags,
 		   size_t *consumed)
@@ -369,8 +414,9 @@ int sip_msg_decode(struct sip_msg *msg, struct buf *mb, size_t off, unsigned fla
 	if (!msg || !mb || off > mb->len)
 		return EINVAL;
 	sip_msg_reset(msg);
-	err = msg_tokenise(msg, mb->data + off, mb->len - off, flags, consumed);
-	if (!err)
+	err = decode_end(msg, msg_tokenise(msg, mb->data + off, mb->len - off, flags,
+					   consumed));
+	if (msg->base)
 		msg->mb = mem_ref(mb);
 	return err;
 }
@@ -382,7 +428,16 @@ int sip_msg_decode_raw(struct sip_msg *msg, const char *p, size_t len, unsigned 
 	if (!msg || (!p && len))
 		return EINVAL;
 	sip_msg_reset(msg);
-	return msg_tokenise(msg, p, len, flags, consumed);
+	return decode_end(msg, msg_tokenise(msg, p, len, flags, consumed));
+}
+
+/*
+ * After a decode error: was the header block complete, so that the
+ * headers can still be read (to answer 400 to a bad Content-Length)?
+ */
+bool sip_msg_headers_ok(const struct sip_msg *msg)
+{
+	return msg->base != NULL;
 }
 
 const struct sip_hdr *sip_msg_hdr(const struct sip_msg *msg, enum sip_hdr_id id)

@@ -299,6 +299,7 @@ int sip_msg_decode(struct sip_msg *msg, struct buf *mb, size_t off, unsigned fla
 int sip_msg_decode_raw(struct sip_msg *msg, const char *p, size_t len, unsigned flags,
 		       size_t *consumed);
 void sip_msg_reset(struct sip_msg *msg);
+bool sip_msg_headers_ok(const struct sip_msg *msg);
 int sip_msg_check(struct sip_msg *msg);
 
 /* Header access. */
@@ -377,5 +378,60 @@ int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reaso
 		    const struct pl *totag, const struct pl *extra, struct wbuf *out);
 int sip_reply_dest(const struct sip_msg *req, struct sip_peer *dst);
 const char *sip_reason_phrase(uint16_t scode);
+
+/*
+ * Transport: the zones' UDP, TCP and TLS listeners, framing, the ingress
+ * checks every message passes before anything acts on it, and sending to a
+ * sip_peer. Rejections are answered statelessly where RFC 3261 says so and
+ * counted by reason.
+ */
+struct sip_transp;
+struct event_base;
+struct net_stream_cfg;
+typedef struct ssl_ctx_st SSL_CTX;
+
+enum sip_reject {
+	SIP_REJ_OVERSIZED,      /* larger than a limit: dropped */
+	SIP_REJ_MALFORMED,      /* cannot be framed or tokenised: dropped */
+	SIP_REJ_BAD_REQUEST,    /* request with a missing or broken header: 400 */
+	SIP_REJ_BAD_CLEN,       /* Content-Length versus the datagram: 400 */
+	SIP_REJ_VERSION,        /* not SIP/2.0: 505 */
+	SIP_REJ_MAX_FORWARDS,   /* Max-Forwards 0: 483 */
+	SIP_REJ_BAD_RESPONSE,   /* response with a broken header or version: dropped */
+	SIP_REJ_NOT_OUR_VIA,    /* response whose top Via is not ours: dropped */
+	SIP_REJ__COUNT
+};
+
+struct sip_transp_stats {
+	uint64_t rx_requests, rx_responses, rx_keepalives, tx_messages, tx_errors;
+	uint64_t rejected[SIP_REJ__COUNT];
+};
+
+/* A checked message: msg->src is set; the message is valid only during the call. */
+typedef void (sip_transp_recv_h)(struct sip_msg *msg, void *arg);
+
+struct sip_transp_zone {
+	const char *name;               /* for logs */
+	struct sockaddr_storage addr;   /* bind address */
+	const char *host;               /* what our Via sent-by and Contacts say */
+	uint16_t port[SIP_PROTO__COUNT];/* 0: that listener is off */
+	SSL_CTX *tls;                   /* for the TLS listener */
+};
+
+int sip_transp_alloc(struct sip_transp **tp, struct event_base *base,
+		     const struct net_stream_cfg *scfg, sip_transp_recv_h *rh, void *arg);
+int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_transp_zone *zc);
+void sip_transp_zone_set_tls(struct sip_transp *t, unsigned zone, SSL_CTX *tls);
+int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char *data,
+		    size_t len);
+int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t scode,
+		     const char *reason, const struct pl *extra);
+bool sip_transp_uri_is_local(const struct sip_transp *t, unsigned zone,
+			     const struct sip_uri *uri);
+const struct sip_transp_stats *sip_transp_stats(const struct sip_transp *t);
+const char *sip_reject_name(enum sip_reject r);
+void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
+		      uint32_t conn_id, const struct sockaddr_storage *src, const char *data,
+		      size_t len);
 
 #endif
