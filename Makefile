@@ -52,7 +52,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
              -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned
+.PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned FORCE
 .DELETE_ON_ERROR:
 
 all: check-banned $(BUILD)/sbcd $(TOOL_BIN)
@@ -62,9 +62,16 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+# The archive is rebuilt when the module list changes (e.g. MODULES="util sip" on the command line).
+$(BUILD)/modules.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo "$(MODULES)" | cmp -s - $@ || echo "$(MODULES)" > $@
+
+$(LIB): $(LIB_OBJ) $(BUILD)/modules.stamp
 	@rm -f $@
-	@ar rcs $@ $^
+	@ar rcs $@ $(LIB_OBJ)
+
+FORCE:
 
 $(BUILD)/sbcd: $(SBCD_OBJ) $(LIB)
 	@echo "  LD      $@"

@@ -155,29 +155,39 @@ static int put_hdr(struct wbuf *out, const char *name, const struct pl *val)
 	return err;
 }
 
+static int copy_hdr(struct wbuf *out, const struct sip_msg *req, enum sip_hdr_id id)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, id);
+
+	return h ? put_hdr(out, sip_hdr_name(id), &h->val) : 0;
+}
+
 /*
- * Build a response to req into out. The request must have passed
- * sip_msg_check (Via, From, To, Call-ID and CSeq are there and parse).
+ * Build a response to req into out. The request needs a Via that parses;
+ * From, To, Call-ID and CSeq are copied as they are, and one that is
+ * missing is left out (a 400 for a request without a CSeq still says why).
  * ENOSPC when out is too small; out->len is unchanged on failure.
  */
 int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reason,
 		    const struct pl *totag, const struct pl *extra, struct wbuf *out)
 {
 	struct sip_msg *m = (struct sip_msg *)(uintptr_t)req;   /* fills the parse cache only */
+	const struct sip_hdr *top = sip_msg_hdr(req, SIP_HDR_VIA), *h;
 	const struct sip_via *via;
 	const struct sip_addr *to;
-	const struct sip_hdr *h;
 	size_t start = out->len;
+	bool to_ok;
 	int err;
 
 	if (!req->req || scode < 100 || scode > 699)
 		return EINVAL;
-	if (sip_msg_via_top(m, &via) || sip_msg_to(m, &to))
+	if (sip_msg_via_top(m, &via))
 		return EBADMSG;
+	to_ok = sip_msg_to(m, &to) == 0;
 	err = wbuf_printf(out, "SIP/2.0 %u %s\r\n", scode, reason ? reason : sip_reason_phrase(scode));
-	for (h = sip_msg_hdr(req, SIP_HDR_VIA); h && !err; h = sip_msg_hdr_next(req, h)) {
+	for (h = top; h && !err; h = sip_msg_hdr_next(req, h)) {
 		err = wbuf_put_str(out, "Via: ");
-		if (!err && h == sip_msg_hdr(req, SIP_HDR_VIA)) {
+		if (!err && h == top) {
 			/* the top via-parm, then the rest of the first Via field as it was */
 			size_t rest = (size_t)(h->val.p + h->val.l - (via->val.p + via->val.l));
 
@@ -193,10 +203,10 @@ int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reaso
 			err = wbuf_put(out, "\r\n", 2);
 	}
 	if (!err)
-		err = put_hdr(out, "From", &sip_msg_hdr(req, SIP_HDR_FROM)->val);
+		err = copy_hdr(out, req, SIP_HDR_FROM);
 	if (!err)
-		err = put_hdr(out, "To", &sip_msg_hdr(req, SIP_HDR_TO)->val);
-	if (!err && !to->tag.l && totag && totag->l && scode > 100) {
+		err = copy_hdr(out, req, SIP_HDR_TO);
+	if (!err && to_ok && !to->tag.l && totag && totag->l && scode > 100) {
 		out->len -= 2;
 		err = wbuf_put_str(out, ";tag=");
 		if (!err)
@@ -205,11 +215,11 @@ int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reaso
 			err = wbuf_put(out, "\r\n", 2);
 	}
 	if (!err)
-		err = put_hdr(out, "Call-ID", &sip_msg_hdr(req, SIP_HDR_CALL_ID)->val);
+		err = copy_hdr(out, req, SIP_HDR_CALL_ID);
 	if (!err)
-		err = put_hdr(out, "CSeq", &sip_msg_hdr(req, SIP_HDR_CSEQ)->val);
-	if (!err && scode == 100 && (h = sip_msg_hdr(req, SIP_HDR_TIMESTAMP)))
-		err = put_hdr(out, "Timestamp", &h->val);
+		err = copy_hdr(out, req, SIP_HDR_CSEQ);
+	if (!err && scode == 100)
+		err = copy_hdr(out, req, SIP_HDR_TIMESTAMP);
 	if (!err && extra)
 		err = wbuf_put_pl(out, extra);
 	if (!err)

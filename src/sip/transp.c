@@ -261,8 +261,8 @@ void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
 		return;
 	}
 	if (err) {
-		bool answerable = sip_msg_hdr(msg, SIP_HDR_VIA) && sip_msg_hdr(msg, SIP_HDR_CSEQ) &&
-				  !sip_msg_via_top(msg, &via);
+		/* without a Via that parses there is no one to answer */
+		bool answerable = !sip_msg_via_top(msg, &via);
 
 		reject(t, zone, SIP_REJ_BAD_REQUEST, answerable ? msg : NULL, src, data, len, 400);
 		return;
