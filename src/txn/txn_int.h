@@ -1,0 +1,141 @@
+/* txn_int: transaction layer private interface: the layer, both transaction kinds, the table, timers. */
+#ifndef SBC_TXN_INT_H
+#define SBC_TXN_INT_H
+
+#include "txn.h"
+
+enum {
+	TXN_KEY_MAX = 2048,          /* longest match key; a request needing more is dropped */
+	TXN_TAG_MAX = 64,            /* longest To tag remembered for answering a CANCEL */
+	TXN_TAG_HEX = 16,            /* random tags the layer makes: 64 bits in hex */
+	TXN_MAX_TXNS = 1 << 22,      /* largest max_txns accepted */
+	TXN_CANCEL_EXTRA_MAX = 4096, /* header lines a deferred CANCEL may carry */
+};
+
+/*
+ * A timer that is not running sits on the heap "parked" at TXN_PARKED:
+ * each transaction reserves its heap slots when it is made, so no state
+ * change afterwards can fail for lack of memory. Fired timers are re-parked
+ * first thing in their handler, before anything else can take the slot.
+ */
+#define TXN_PARKED UINT64_MAX
+
+/* Chained hash table with a bucket count fixed at start; entries are embedded. */
+struct txn_hnode {
+	struct txn_hnode *next;
+	struct txn_hnode **pprev;    /* NULL when not linked */
+	uint64_t hash;
+	const char *key;             /* bytes owned by the entry */
+	size_t keylen;
+	void *obj;
+};
+
+struct txn_htab {
+	struct txn_hnode **v;
+	size_t mask;
+	size_t n;
+};
+
+struct txn_layer {
+	struct txn_config cfg;
+	struct tmr_heap tmrh;
+	struct txn_htab stab;        /* server transactions */
+	struct txn_htab ctab;        /* client transactions */
+	uint64_t hkey[2];            /* SipHash key, random per layer */
+	txn_send_h *sendh;
+	txn_request_h *reqh;
+	txn_ack_h *ackh;
+	void *arg;
+	struct txn_stats stats;
+	uint64_t now;                /* the clock as last passed in */
+	struct sip_msg *scratch;     /* decodes the layer's own copies; never held across a callback */
+	char *obuf;                  /* SIP_MAX_MSG bytes for what the layer builds; same rule */
+};
+
+struct txn_server {
+	struct txn_hnode hn;
+	struct txn_layer *tl;        /* NULL once terminated */
+	enum txn_state state;
+	enum sip_method mid;
+	bool invite;
+	bool reliable;
+	struct sip_peer src;         /* where the request came from */
+	struct sip_peer dst;         /* where responses go (RFC 3261 18.2.2, RFC 3581) */
+	char *req;                   /* start line, Via, From, To, Call-ID, CSeq, Timestamp */
+	size_t reqlen;
+	struct buf *resp;            /* last response sent, resent on retransmissions */
+	uint16_t scode;              /* its status code */
+	char totag[TXN_TAG_MAX];     /* To tag of our responses, for the 200 to a CANCEL */
+	size_t totaglen;
+	struct tmr tmr_rtx;          /* G */
+	struct tmr tmr_to;           /* TU guard, H, I, J, L */
+	uint32_t rtx_ivl;
+	txn_server_h *sh;
+	void *arg;
+};
+
+struct txn_client {
+	struct txn_hnode hn;
+	struct txn_layer *tl;        /* NULL once terminated */
+	enum txn_state state;
+	enum sip_method mid;
+	bool invite;
+	bool reliable;
+	bool got_1xx;
+	bool cancel_pending;         /* CANCEL asked for before any provisional response */
+	bool cancelled;              /* CANCEL sent */
+	struct sip_peer dst;
+	char *req;                   /* the request as sent */
+	size_t reqlen;
+	struct buf *ack;             /* ACK for the 3xx-6xx, resent on retransmissions */
+	struct buf *cancel_extra;    /* header lines for a deferred CANCEL */
+	struct tmr tmr_rtx;          /* A, E */
+	struct tmr tmr_to;           /* B, F, cancel guard, D, K, M */
+	struct tmr tmr_c;            /* C */
+	uint32_t rtx_ivl;
+	txn_response_h *rh;
+	void *arg;
+};
+
+/* txn_hash.c */
+uint64_t txn_hash(const uint64_t key[2], const char *p, size_t len);
+int txn_htab_init(struct txn_htab *ht, size_t cap);
+void txn_htab_close(struct txn_htab *ht);
+void txn_htab_insert(struct txn_htab *ht, struct txn_hnode *hn);
+void txn_htab_unlink(struct txn_htab *ht, struct txn_hnode *hn);
+struct txn_hnode *txn_htab_find(const struct txn_htab *ht, uint64_t hash, const char *key,
+				size_t keylen);
+struct txn_hnode *txn_htab_next(const struct txn_htab *ht, size_t *cursor);
+
+/* txn_match.c */
+int txn_server_key(struct sip_msg *msg, const struct pl *method, char *buf, size_t size,
+		   size_t *len);
+int txn_client_key(const struct pl *branch, const struct pl *method, char *buf, size_t size,
+		   size_t *len);
+bool txn_branch_has_cookie(const struct pl *branch);
+
+/* txn_build.c */
+int txn_build_ack(struct sip_msg *req, struct sip_msg *resp, struct wbuf *out);
+int txn_build_cancel(struct sip_msg *req, const struct pl *extra, struct wbuf *out);
+
+/* txn_rand.c */
+int txn_rand_bytes(void *p, size_t n);
+int txn_tag_make(char *buf, size_t size);
+
+/* txn_layer.c */
+int txn_layer_send(struct txn_layer *tl, const struct sip_peer *dst, const char *buf,
+		   size_t len);
+int txn_tmr_reserve(struct txn_layer *tl, struct tmr *t, tmr_h *th, void *arg);
+void txn_tmr_set(struct txn_layer *tl, struct tmr *t, uint64_t due);
+void txn_tmr_stop(struct txn_layer *tl, struct tmr *t);
+int txn_copy_to_buf(struct buf **bp, const char *p, size_t len);
+
+/* txn_server.c */
+int txn_server_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now);
+void txn_server_terminate(struct txn_server *st);
+
+/* txn_client.c */
+int txn_client_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now);
+void txn_client_terminate(struct txn_client *ct);
+
+#endif
