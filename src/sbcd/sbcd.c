@@ -9,38 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sbcd.h"
-
-struct sbcd {
-	struct sbcd_opts opts;              /* paths below point into config_path and pid_path */
-	char config_path[PATH_MAX];
-	char pid_path[PATH_MAX];
-	struct sbc_config *cfg;             /* the running configuration */
-	struct event_base *base;
-	struct event *ev_term;
-	struct event *ev_int;
-	struct event *ev_hup;
-	struct event *ev_ready;
-	bool pid_written;
-	struct config_errors errs;          /* of the last load */
-};
-
-/*
- * A part of sbcd that follows the configuration. start runs once the
- * configuration is loaded, before the loop; apply runs on reload with the
- * new, already checked configuration while s->cfg is still the old one;
- * stop runs at shutdown in reverse order. Any hook may be NULL.
- */
-typedef int (sbcd_start_h)(struct sbcd *s);
-typedef int (sbcd_apply_h)(struct sbcd *s, const struct sbc_config *next);
-typedef void (sbcd_stop_h)(struct sbcd *s);
-
-struct sbcd_module {
-	const char *name;
-	sbcd_start_h *start;
-	sbcd_apply_h *apply;
-	sbcd_stop_h *stop;
-};
+#include "sbcd_int.h"
 
 /* Log target and level from [general], unless -d or -l decide. */
 static void log_configure(struct sbcd *s, const struct sbc_config *cfg)
@@ -151,6 +120,8 @@ static const struct sbcd_module modules[] = {
 	{ "log", log_start, log_apply, NULL },
 	{ "data_dir", data_dir_start, data_dir_apply, NULL },
 	{ "summary", summary_start, NULL, NULL },
+	{ "zones", sbcd_zones_start, sbcd_zones_apply, sbcd_zones_stop },
+	{ "sip", sbcd_sip_start, sbcd_sip_apply, sbcd_sip_stop },
 };
 
 /* Load path; on errors print them, one per line, to stderr. */
@@ -333,11 +304,18 @@ static int events_add(struct sbcd *s)
 	return 0;
 }
 
-/* Start the modules in order, daemonise if asked, and prepare the loop. */
+/*
+ * Make the loop, start the modules in order (they open sockets on it), then
+ * daemonise if asked: the loop is re-initialised in the child.
+ */
 static int sbcd_start(struct sbcd *s)
 {
-	int err;
+	int err = events_add(s);
 
+	if (err) {
+		log_error("event loop: %s", strerror(err));
+		return err;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
 		err = modules[i].start ? modules[i].start(s) : 0;
 		if (err) {
@@ -347,12 +325,9 @@ static int sbcd_start(struct sbcd *s)
 	}
 	if (s->opts.daemonize) {
 		err = daemonize(s);
-		if (err)
-			return err;
+		if (!err && event_reinit(s->base) == -1)
+			err = EIO;
 	}
-	err = events_add(s);
-	if (err)
-		log_error("event loop: %s", strerror(err));
 	return err;
 }
 
