@@ -100,16 +100,35 @@ static bool inside(const struct sip_msg *msg, const struct pl *part)
 	       part->l <= (size_t)(msg->base + msg->len - part->p);
 }
 
+/* Is part, given by offset and length, inside the slice v of the message? */
+static bool within(const struct sip_msg *msg, const struct pl *v, size_t off, size_t len)
+{
+	size_t vo;
+
+	if (!v->p)
+		return false;
+	vo = off_of(msg, v->p);
+	return off >= vo && off - vo <= v->l && len <= v->l - (off - vo);
+}
+
+/* Header fields are edited through pointers into this message's own table. */
+static bool hdr_owned(const struct sip_msg *msg, const struct sip_hdr *h)
+{
+	return h && h >= msg->hdrv && h < msg->hdrv + msg->hdrc;
+}
+
 /* Remove a header field, continuation lines included. */
 int sip_msg_hdr_remove(struct sip_msg *msg, const struct sip_hdr *h)
 {
+	if (!hdr_owned(msg, h))
+		return EINVAL;
 	return edit_add(msg, h->off, h->len, NULL, 0);
 }
 
 /* Replace a header's value; its name, as written, is kept. */
 int sip_msg_hdr_set(struct sip_msg *msg, const struct sip_hdr *h, const struct pl *val)
 {
-	if (!text_safe(val))
+	if (!hdr_owned(msg, h) || !text_safe(val))
 		return EINVAL;
 	return edit_add(msg, off_of(msg, h->val.p), h->val.l, val->p, val->l);
 }
@@ -128,6 +147,10 @@ int sip_msg_hdr_add(struct sip_msg *msg, const struct sip_hdr *before, const cha
 		if (!sip_is(name[i], SIP_C_TOKEN))
 			return EINVAL;
 	}
+	if (before && !hdr_owned(msg, before))
+		return EINVAL;
+	if (sip_hdr_id_lookup(name, nl) == SIP_HDR_CONTENT_LENGTH)
+		return EPERM;   /* a second one would be a smuggling vector */
 	wbuf_init(&wb, line, sizeof(line));
 	if (wbuf_put(&wb, name, nl) || wbuf_put(&wb, ": ", 2) || wbuf_put_pl(&wb, val) ||
 	    wbuf_put(&wb, "\r\n", 2))
@@ -136,17 +159,39 @@ int sip_msg_hdr_add(struct sip_msg *msg, const struct sip_hdr *before, const cha
 }
 
 /*
+ * In the header block a splice stays inside the Request-URI, the reason
+ * phrase or one header's value: names, colons and line ends are not spliced.
+ */
+static bool splice_in_value(const struct sip_msg *msg, size_t off, size_t len)
+{
+	if (within(msg, &msg->ruri, off, len) || within(msg, &msg->reason, off, len))
+		return true;
+	for (unsigned i = 0; i < msg->hdrc; i++) {
+		if (within(msg, &msg->hdrv[i].val, off, len))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Replace any part of the message (a URI inside a header, a parameter...)
- * given as a slice of it. In the header block the replacement may not hold
- * line breaks.
+ * given as a slice of it. In the header block the part must lie in a value
+ * and the replacement may not hold line breaks; in the body anything goes.
  */
 int sip_msg_splice(struct sip_msg *msg, const struct pl *part, const struct pl *repl)
 {
+	size_t off;
+
 	if (!inside(msg, part))
 		return EINVAL;
-	if (off_of(msg, part->p) < msg->hdr_end && !text_safe(repl))
-		return EINVAL;
-	return edit_add(msg, off_of(msg, part->p), part->l, repl->p, repl->l);
+	off = off_of(msg, part->p);
+	if (off < off_of(msg, msg->body.p)) {
+		if (touches_clen(msg, off, part->l))
+			return EPERM;
+		if (!text_safe(repl) || !splice_in_value(msg, off, part->l))
+			return EINVAL;
+	}
+	return edit_add(msg, off, part->l, repl->p, repl->l);
 }
 
 int sip_msg_ruri_set(struct sip_msg *msg, const struct pl *uri)
@@ -177,8 +222,8 @@ int sip_msg_body_set(struct sip_msg *msg, const struct pl *body)
 /*
  * Write the message with its edits applied and a Content-Length that
  * matches the body written (added if the message had none). ENOSPC when
- * out is too small, EINVAL when two edits overlap; out->len is unchanged
- * on failure.
+ * out is too small, EINVAL when two edits overlap (a splice in the body and
+ * sip_msg_body_set included); out->len is unchanged on failure.
  */
 int sip_msg_encode(struct sip_msg *msg, struct wbuf *out)
 {
@@ -190,21 +235,30 @@ int sip_msg_encode(struct sip_msg *msg, struct wbuf *out)
 
 	if (!msg->base)
 		return EINVAL;
+	blen = msg->body.l;
 	for (unsigned i = 0; i < msg->editc; i++) {
 		const struct sip_edit *e = &msg->editv[i];
 
+		if (e->off >= off_of(msg, msg->body.p)) {
+			/* a splice in the body changes its length; with body_set it overlaps */
+			if (msg->body_edited)
+				return EINVAL;
+			blen = blen - e->len + e->alen;
+		}
 		sv[sc].off = e->off;
 		sv[sc].len = e->len;
 		sv[sc].repl.p = msg->arena ? msg->arena + e->aoff : "";
 		sv[sc].repl.l = e->alen;
 		sc++;
 	}
-	blen = msg->body_edited ? msg->body_alen : msg->body.l;
+	if (msg->body_edited)
+		blen = msg->body_alen;
 	cl = sip_msg_hdr(msg, SIP_HDR_CONTENT_LENGTH);
 	wbuf_init(&cw, clbuf, sizeof(clbuf));
 	if (cl) {
 		wbuf_put_u32(&cw, (uint32_t)blen);
-		if (!(cl->val.l == cw.len && memcmp(cl->val.p, clbuf, cw.len) == 0)) {
+		/* rewritten when the length changes, not for its spelling ("007") */
+		if (!msg->has_clen || msg->clen != blen) {
 			sv[sc].off = off_of(msg, cl->val.p);
 			sv[sc].len = cl->val.l;
 			sv[sc].repl.p = clbuf;

@@ -188,7 +188,7 @@ enum sip_hdr_id sip_hdr_id_lookup(const char *name, size_t len)
 
 		size_t i = 0;
 
-		while (i < len && lc(hn[i]) == lc(name[i]))
+		while (i < len && hn[i] && lc(hn[i]) == lc(name[i]))
 			i++;
 		if (i == len && hn[len] == '\0')
 			return (enum sip_hdr_id)hname_slot[slot];

@@ -178,7 +178,10 @@ int sip_params_scan(const struct pl *params, const struct sip_param_want *wv, si
 {
 	struct pl c = *params, n, v;
 	unsigned count = 0;
+	uint32_t seen = 0;
 
+	if (wc > 32)
+		return EINVAL;
 	for (size_t i = 0; i < wc; i++) {
 		if (wv[i].found)
 			*wv[i].found = false;
@@ -189,8 +192,9 @@ int sip_params_scan(const struct pl *params, const struct sip_param_want *wv, si
 		for (size_t i = 0; i < wc; i++) {
 			if (n.l != wv[i].name.l || !pl_caseeq(&n, &wv[i].name))
 				continue;
-			if (wv[i].found && *wv[i].found)
+			if (seen & (1u << i))
 				break;
+			seen |= 1u << i;
 			if (wv[i].found)
 				*wv[i].found = true;
 			*wv[i].val = v;

@@ -354,8 +354,11 @@ bool sip_uri_param_get(const struct sip_uri *uri, const char *name, struct pl *v
  * Editing. Edits are recorded against the decoded bytes and applied by
  * sip_msg_encode; replacement text is copied into the message, so the caller
  * may free it at once. Values with CR, LF or NUL are refused (EINVAL): no
- * edit can inject a header. Two edits that touch the same bytes make encode
- * fail with EINVAL.
+ * edit can inject a header. In the header block a splice must lie inside the
+ * Request-URI, the reason phrase or one header's value (EINVAL otherwise).
+ * Content-Length belongs to the writer: edits touching it, or adding one,
+ * are refused (EPERM). Two edits that touch the same bytes make encode fail
+ * with EINVAL.
  */
 int sip_msg_hdr_remove(struct sip_msg *msg, const struct sip_hdr *h);
 int sip_msg_hdr_set(struct sip_msg *msg, const struct sip_hdr *h, const struct pl *val);
