@@ -1,4 +1,5 @@
 /* hdr: the one table of header names (long and compact forms), methods and character classes. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -106,6 +107,8 @@ static const char *const method_names[SIP_METHOD__COUNT] = {
 #define HNAME_SLOTS 256
 
 static uint8_t hname_slot[HNAME_SLOTS];   /* enum sip_hdr_id, 0 = empty */
+static char hname_lower[SIP_HDR__COUNT][24]; /* names in lower case, for the probe */
+static uint8_t hname_len[SIP_HDR__COUNT];
 static uint8_t hname_compact[26];
 uint8_t sip_ctype_tab[256];
 
@@ -163,6 +166,11 @@ __attribute__((constructor)) static void sip_tables_init(void)
 
 		while (hname_slot[slot])
 			slot = (slot + 1) & (HNAME_SLOTS - 1);
+		hname_len[id] = (uint8_t)strlen(hn->name);
+		if (hname_len[id] >= sizeof(hname_lower[id]))
+			abort();   /* a table name longer than the probe copy: widen hname_lower */
+		for (size_t i = 0; i < hname_len[id] && i + 1 < sizeof(hname_lower[id]); i++)
+			hname_lower[id][i] = (char)lc(hn->name[i]);
 		hname_slot[slot] = (uint8_t)id;
 		if (hn->compact)
 			hname_compact[hn->compact - 'a'] = (uint8_t)id;
@@ -184,14 +192,17 @@ enum sip_hdr_id sip_hdr_id_lookup(const char *name, size_t len)
 		return SIP_HDR_OTHER;
 	slot = hname_hash(name, len);
 	while (hname_slot[slot]) {
-		const char *hn = hdr_names[hname_slot[slot]].name;
+		unsigned id = hname_slot[slot];
 
-		size_t i = 0;
+		if (hname_len[id] == len) {
+			const char *hn = hname_lower[id];
+			size_t i = 0;
 
-		while (i < len && hn[i] && lc(hn[i]) == lc(name[i]))
-			i++;
-		if (i == len && hn[len] == '\0')
-			return (enum sip_hdr_id)hname_slot[slot];
+			while (i < len && hn[i] == (char)lc(name[i]))
+				i++;
+			if (i == len)
+				return (enum sip_hdr_id)id;
+		}
 		slot = (slot + 1) & (HNAME_SLOTS - 1);
 	}
 	return SIP_HDR_OTHER;
