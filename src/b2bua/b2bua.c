@@ -1,46 +1,121 @@
-/* b2bua: requests addressed to the SBC itself (OPTIONS keep-alives) and the answer for what cannot be routed. */
+/* b2bua: the transaction user: routing, what the SBC answers itself, and the entry points into calls. */
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "b2bua.h"
+#include "call.h"
 
 /*
- * What the SBC answers itself with today. Allow grows as the B2BUA learns
- * to carry each method across the zones.
+ * What the SBC answers itself with. Allow lists the methods the B2BUA
+ * carries across the zones.
  */
-#define B2BUA_ALLOW "OPTIONS"
-
-struct b2bua {
-	struct sip_transp *transp;
-	char extra[256];            /* header lines of an OPTIONS answer */
-	struct b2bua_stats stats;
-};
+#define B2BUA_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE, REFER, NOTIFY, PRACK"
 
 static void b2bua_destroy(void *data)
 {
 	struct b2bua *b = data;
 
-	mem_deref(b->transp);
+	for (size_t i = 0; b->calls.bucket && i <= b->calls.mask; i++) {
+		while (b->calls.bucket[i]) {
+			struct call *c = container_of(b->calls.bucket[i], struct call, hn);
+
+			call_end(c, "shutdown", false);
+		}
+	}
+	htable_close(&b->calls);
+	htable_close(&b->dialogs);
+	cdr_close(b);
+	tmr_heap_close(&b->tmrs);
+	mem_deref(b->scratch);
+	mem_deref(b->tk);
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		mem_deref(b->policy[z]);
+	mem_deref(b->leak);
+	free(b->sdp);
 }
 
-int b2bua_alloc(struct b2bua **bp, struct sip_transp *transp, const char *product)
+/* A configured host: the literal, or what its name resolves to now (start-up only). */
+static int host_resolve(const struct config_host *h, uint16_t port, struct sockaddr_storage *sa)
 {
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+
+	if (h->addr.set) {
+		*sa = h->addr.ss;
+		net_sa_set_port(sa, port);
+		return 0;
+	}
+	if (getaddrinfo(h->name, NULL, &hints, &res) || !res)
+		return ENOENT;
+	memset(sa, 0, sizeof(*sa));
+	memcpy(sa, res->ai_addr, MIN((size_t)res->ai_addrlen, sizeof(*sa)));
+	freeaddrinfo(res);
+	net_sa_set_port(sa, port);
+	return 0;
+}
+
+int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
+{
+	const struct sbc_config *cfg = bc->cfg;
 	struct b2bua *b = mem_zalloc(sizeof(*b), b2bua_destroy);
-	int n;
+	int err, n;
 
 	if (!b)
 		return ENOMEM;
-	b->transp = mem_ref(transp);
+	b->bc = *bc;
+	b->cdr_fd = -1;
+	tmr_heap_init(&b->tmrs);
+	err = htable_init(&b->calls, cfg->media.max_streams);
+	if (!err)
+		err = htable_init(&b->dialogs, 2 * cfg->media.max_streams);
+	if (err)
+		goto out_free;
+	b->sdp = malloc(sizeof(*b->sdp));
+	if (!b->sdp) {
+		err = ENOMEM;
+		goto out_free;
+	}
+	err = sip_msg_alloc(&b->scratch);
+	if (!err)
+		err = token_key_alloc(&b->tk);
+	for (unsigned z = 0; !err && z < ZONE_COUNT; z++)
+		err = hdr_policy_alloc(&b->policy[z], z, cfg->general.product);
+	if (!err)
+		err = leak_checker_alloc(&b->leak, cfg);
+	if (!err && bc->host[ZONE_PRIVATE])
+		err = leak_checker_add(b->leak, bc->host[ZONE_PRIVATE]);
+	if (!err && bc->media_addr[ZONE_PRIVATE].ss_family) {
+		char ip[NET_ADDRSTRLEN];
+
+		if (net_sa_ip_str(&bc->media_addr[ZONE_PRIVATE], ip, sizeof(ip)) == 0)
+			err = leak_checker_add(b->leak, ip);
+	}
+	if (!err)
+		err = cdr_open(b);
+	if (err)
+		goto out_free;
+	b->core.zone = ZONE_PRIVATE;
+	b->core.proto = (uint8_t)cfg->core.transport;
+	err = host_resolve(&cfg->core.address, cfg->core.port, &b->core.addr);
+	if (err) {
+		log_error("core %s: cannot resolve", cfg->core.address.name);
+		goto out_free;
+	}
 	n = snprintf(b->extra, sizeof(b->extra),
 		     "Allow: " B2BUA_ALLOW "\r\nAccept: application/sdp\r\nServer: %s\r\n",
-		     product);
+		     cfg->general.product);
 	if (n < 0 || (size_t)n >= sizeof(b->extra)) {
-		mem_deref(b);
-		return EINVAL;
+		err = EINVAL;
+		goto out_free;
 	}
 	*bp = b;
 	return 0;
+
+ out_free:
+	mem_deref(b);
+	return err;
 }
 
 /*
@@ -52,14 +127,14 @@ static bool for_us(struct b2bua *b, struct sip_msg *req)
 	const struct sip_uri *ruri;
 
 	return req->mid == SIP_METHOD_OPTIONS && sip_msg_ruri(req, &ruri) == 0 &&
-	       !ruri->user.l && sip_transp_uri_is_local(b->transp, req->src.zone, ruri);
+	       !ruri->user.l && sip_transp_uri_is_local(b->bc.transp, req->src.zone, ruri);
 }
 
 /*
  * To tag for a response the SBC gives itself: a keyed hash of Call-ID,
  * From tag and CSeq, so it needs no state and cannot be guessed.
  */
-static struct pl local_tag(struct sip_msg *req, char *buf, size_t size)
+struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size)
 {
 	const struct sip_hdr *cid = sip_msg_hdr(req, SIP_HDR_CALL_ID);
 	const struct sip_hdr *cseq = sip_msg_hdr(req, SIP_HDR_CSEQ);
@@ -72,35 +147,158 @@ static struct pl local_tag(struct sip_msg *req, char *buf, size_t size)
 	return pl_from_str(buf);
 }
 
-/* A new server transaction: answer it here; it is never left without a final response. */
+/* Answer a request from here (no call): status, and our To tag. */
+void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint16_t code,
+		 const char *reason, const struct pl *extra)
+{
+	char tagbuf[20];
+	struct pl tag = b2bua_local_tag(req, tagbuf, sizeof(tagbuf));
+
+	txn_server_reply(st, code, reason, &tag, extra, b->now);
+}
+
+/*
+ * Where a new dialog goes (DESIGN "Signaling"): from the public zone to the
+ * core; from the private zone to the trunk whose configured address or
+ * name the Request-URI's host names. Never to an address taken from the
+ * message. ruri is what the b-leg's Request-URI will be.
+ */
+static int route_new(struct b2bua *b, struct sip_msg *req, unsigned *ezone,
+		     struct sip_peer *dst, char *ruri, size_t size)
+{
+	const struct sbc_config *cfg = b->bc.cfg;
+	const struct sip_uri *u;
+	int n;
+
+	if (sip_msg_ruri(req, &u) || !u->is_sip)
+		return EINVAL;
+	memset(dst, 0, sizeof(*dst));
+	if (req->src.zone == ZONE_PUBLIC) {
+		/* the phone's Request-URI as it wrote it: its digest uri stays valid at the PBX */
+		*ezone = ZONE_PRIVATE;
+		*dst = b->core;
+		n = snprintf(ruri, size, "%.*s", (int)req->ruri.l, req->ruri.p);
+		return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
+	}
+	for (unsigned i = 0; i < cfg->trunk_count; i++) {
+		const struct config_trunk *t = &cfg->trunks[i];
+
+		if (t->zone != ZONE_PUBLIC)
+			continue;
+		if (!pl_caseeq_str(&u->host, t->address.name) &&
+		    !(t->address.addr.set && pl_eq_str(&u->host, t->address.addr.text)))
+			continue;
+		if (host_resolve(&t->address, t->port, &dst->addr))
+			return ENOENT;
+		dst->zone = ZONE_PUBLIC;
+		dst->proto = (uint8_t)t->transport;
+		*ezone = ZONE_PUBLIC;
+		n = snprintf(ruri, size, "sip:%.*s%s%s:%u", (int)u->user.l, u->user.p,
+			     u->user.l ? "@" : "", t->address.name, t->port);
+		return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
+	}
+	return ENOENT;
+}
+
+/*
+ * Admission (DESIGN: an SBC must keep the calls it has up): at most
+ * [sip] max_calls at once and max_cps new calls in any one-second window.
+ */
+static bool admit(struct b2bua *b)
+{
+	const struct config_sip *sc = &b->bc.cfg->sip;
+	uint64_t sec = b->now / 1000;
+
+	if (sc->max_calls && b->stats.calls_active >= sc->max_calls)
+		return false;
+	if (sec != b->cps_sec) {
+		b->cps_sec = sec;
+		b->cps_count = 0;
+	}
+	if (sc->max_cps && b->cps_count >= sc->max_cps)
+		return false;
+	b->cps_count++;
+	return true;
+}
+
+/* A new server transaction: a call, a request within one, or something the SBC answers. */
 void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint64_t now)
 {
 	const struct sip_addr *to;
-	char tagbuf[20];
-	struct pl extra, tag = local_tag(req, tagbuf, sizeof(tagbuf));
+	struct call *c;
+	unsigned li;
+	int err;
 
+	b->now = now;
 	if (for_us(b, req)) {
-		extra = pl_from_str(b->extra);
+		struct pl extra = pl_from_str(b->extra);
+
 		b->stats.options_answered++;
-		txn_server_reply(st, 200, NULL, &tag, &extra, now);
+		b2bua_reply(b, st, req, 200, NULL, &extra);
+		return;
+	}
+	err = call_find(b, req, &c, &li);
+	if (err == 0) {
+		call_request(c, li, st, req);
+		return;
+	}
+	if (err == EACCES) {
+		log_debug("%.*s with a token for no live call", (int)req->method.l, req->method.p);
+		b->stats.bad_token++;
+		b2bua_reply(b, st, req, sip_msg_to(req, &to) == 0 && to->tag.l ? 481 : 404, NULL,
+			    NULL);
 		return;
 	}
 	if (sip_msg_to(req, &to) == 0 && to->tag.l) {
 		b->stats.no_dialog++;
-		txn_server_reply(st, 481, NULL, &tag, NULL, now);
+		b2bua_reply(b, st, req, 481, NULL, NULL);
+		return;
+	}
+	if (req->mid == SIP_METHOD_INVITE) {
+		unsigned ezone;
+		struct sip_peer dst;
+		char ruri[LEG_URI_MAX];
+
+		if (!admit(b)) {
+			struct pl extra = PL("Retry-After: 5\r\n");
+
+			b->stats.refused_admission++;
+			b2bua_reply(b, st, req, 503, NULL, &extra);
+			return;
+		}
+		err = route_new(b, req, &ezone, &dst, ruri, sizeof(ruri));
+		if (err) {
+			b->stats.no_route++;
+			b2bua_reply(b, st, req, err == ENOENT ? 404 : 416, NULL, NULL);
+			return;
+		}
+		call_invite(b, st, req, ezone, &dst, ruri);
 		return;
 	}
 	b->stats.no_route++;
-	txn_server_reply(st, 404, NULL, &tag, NULL, now);
+	b2bua_reply(b, st, req, 404, NULL, NULL);
 }
 
-/* ACK for a 2xx: there are no dialogs yet, so none is ours. */
 int b2bua_ack(struct b2bua *b, struct txn_server *st, struct sip_msg *ack)
 {
-	(void)b;
+	struct call *c;
+	unsigned li;
+
 	(void)st;
-	(void)ack;
-	return ENOENT;
+	if (call_find(b, ack, &c, &li))
+		return ENOENT;
+	return call_ack(c, li, ack);
+}
+
+uint64_t b2bua_next(const struct b2bua *b)
+{
+	return tmr_heap_next(&b->tmrs);
+}
+
+void b2bua_poll(struct b2bua *b, uint64_t now)
+{
+	b->now = now;
+	tmr_heap_poll(&b->tmrs, now);
 }
 
 const struct b2bua_stats *b2bua_stats(const struct b2bua *b)

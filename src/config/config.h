@@ -116,6 +116,8 @@ struct config_sip {
 	unsigned tcp_idle_s;
 	unsigned max_connections;
 	unsigned max_connections_per_source;
+	unsigned max_calls;                   /* concurrent calls; 0: no limit but the media ports */
+	unsigned max_cps;                     /* new calls per second; 0: no limit */
 };
 
 struct config_core {

@@ -13,6 +13,7 @@ struct event_base;
 struct net_monitor;
 struct txn_layer;
 struct b2bua;
+struct media_engine;
 
 /* A zone as it runs: what the configuration said, resolved against the interface. */
 struct sbcd_zone {
@@ -42,6 +43,7 @@ struct sbcd {
 	struct txn_layer *txn;
 	struct event *ev_txn;
 	struct b2bua *b2bua;
+	struct media_engine *media;
 };
 
 /*

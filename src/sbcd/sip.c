@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "b2bua/b2bua.h"
+#include "media/media.h"
 #include "sbcd_int.h"
 #include "txn/txn.h"
 
-/* Arm the loop's one transaction timer for the layer's next due time. */
+/* Arm the loop's one SIP timer for the earliest of the transactions' and the calls' timers. */
 static void txn_timer_arm(struct sbcd *s, uint64_t now)
 {
-	uint64_t next = txn_layer_next(s->txn);
+	uint64_t next = MIN(txn_layer_next(s->txn), b2bua_next(s->b2bua));
 	struct timeval tv;
 
 	if (next == UINT64_MAX) {
@@ -31,6 +32,7 @@ static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	txn_layer_poll(s->txn, now);
+	b2bua_poll(s->b2bua, now);
 	txn_timer_arm(s, now);
 }
 
@@ -65,10 +67,30 @@ static int txn_ack(struct txn_server *st, struct sip_msg *ack, void *arg)
 	return b2bua_ack(s->b2bua, st, ack);
 }
 
-/* The transaction layer with [sip] timers, its timer event, and the B2BUA on top. */
+/* The socket media engine on both zones' addresses and RTP ranges. */
+static int media_start(struct sbcd *s)
+{
+	struct media_zone_cfg mz[MEDIA_ZONES];
+	int err;
+
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		const struct config_zone *zc = config_zone(s->cfg, (enum zone_id)z);
+
+		mz[z].addr = s->zones[z].addr;
+		mz[z].port_min = zc->rtp_ports.start;
+		mz[z].port_max = zc->rtp_ports.end;
+	}
+	err = media_engine_alloc(&s->media, s->base, mz, &s->cfg->media);
+	if (err)
+		log_error("media engine: %s", strerror(err));
+	return err;
+}
+
+/* The transaction layer with [sip] timers, its timer event, media, and the B2BUA on top. */
 int sbcd_sip_start(struct sbcd *s)
 {
 	const struct config_sip *sc = &s->cfg->sip;
+	struct b2bua_cfg bc = { .cfg = s->cfg, .transp = s->transp };
 	struct txn_config tc;
 	int err;
 
@@ -82,7 +104,16 @@ int sbcd_sip_start(struct sbcd *s)
 	s->ev_txn = evtimer_new(s->base, on_txn_timer, s);
 	if (!s->ev_txn)
 		return ENOMEM;
-	return b2bua_alloc(&s->b2bua, s->transp, s->cfg->general.product);
+	err = media_start(s);
+	if (err)
+		return err;
+	bc.txn = s->txn;
+	bc.media = s->media;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		bc.host[z] = s->zones[z].host;
+		bc.media_addr[z] = s->zones[z].addr;
+	}
+	return b2bua_alloc(&s->b2bua, &bc);
 }
 
 /* New timer values apply to transactions started from now on. */
@@ -99,6 +130,7 @@ void sbcd_sip_stop(struct sbcd *s)
 {
 	s->b2bua = mem_deref(s->b2bua);
 	s->txn = mem_deref(s->txn);
+	s->media = mem_deref(s->media);
 	if (s->ev_txn)
 		event_free(s->ev_txn);
 	s->ev_txn = NULL;

@@ -1,0 +1,1190 @@
+/* call: a call is two dialogs; every request and response is re-originated on the other leg, topology hidden. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+
+/* A request relayed inside a dialog, waiting for the other leg's answer. */
+struct relay {
+	struct call *c;
+	unsigned from;                  /* the leg it came in on */
+	struct txn_server *st;
+	struct txn_client *ct;
+	enum sip_method mid;
+	bool sdp;
+	uint32_t cseq;                  /* on the other leg */
+	bool done;                      /* final response relayed */
+	char *tmpl;                     /* response headers for the leg it came in on */
+	size_t tmpl_len;
+};
+
+static void call_destroy(void *data)
+{
+	struct call *c = data;
+
+	free(c->tmpl);
+	free(c->rr);
+	free(c->binv);
+	free(c->ack);
+	free(c->answer2xx);
+}
+
+static uint64_t call_hash_key(uint64_t id)
+{
+	return id * 0x9e3779b97f4a7c15ULL;
+}
+
+static int rand_hex(char *buf, size_t size, size_t bytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t r[32];
+
+	if (bytes > sizeof(r) || size < 2 * bytes + 1 || random_bytes(r, bytes))
+		return EINVAL;
+	for (size_t i = 0; i < bytes; i++) {
+		buf[2 * i] = hex[r[i] >> 4];
+		buf[2 * i + 1] = hex[r[i] & 15];
+	}
+	buf[2 * bytes] = '\0';
+	return 0;
+}
+
+static int copy_pl(char *dst, size_t size, const struct pl *src)
+{
+	return pl_strcpy(src, dst, size) ? ENAMETOOLONG : 0;
+}
+
+static int fmt(char *dst, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
+
+static int fmt(char *dst, size_t size, const char *f, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(dst, size, f, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
+}
+
+static uint16_t zone_port(const struct b2bua *b, unsigned zone, unsigned proto)
+{
+	const struct config_zone *z = config_zone(b->bc.cfg, (enum zone_id)zone);
+
+	return proto == SIP_PROTO_TLS ? z->sip_tls : proto == SIP_PROTO_TCP ? z->sip_tcp : z->sip_udp;
+}
+
+/* Our Contact on a leg: the zone's host and port, the call's token as the user. */
+static int leg_contact(struct call *c, unsigned li)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	struct b2bua_token t = { .id = c->id, .kind = TOKEN_KIND_DIALOG, .zone = (uint8_t)l->zone,
+				 .leg = (uint8_t)li };
+	char tok[128];
+	int err = token_encode(b->tk, &t, tok, sizeof(tok));
+
+	if (err)
+		return err;
+	return fmt(l->contact, sizeof(l->contact), "sip:%s@%s:%u%s", tok, b->bc.host[l->zone],
+		   zone_port(b, l->zone, l->peer.proto),
+		   l->peer.proto == SIP_PROTO_TCP ? ";transport=tcp" :
+		   l->peer.proto == SIP_PROTO_TLS ? ";transport=tls" : "");
+}
+
+/*
+ * Response headers for requests that came in on a leg: sip_reply_build's
+ * Via..CSeq block (top Via with received/rport, To with our tag), without
+ * the status line and the final Content-Length. Each response is then the
+ * status line, this block, and what is relayed.
+ */
+static int tmpl_make(struct sip_msg *req, const char *ltag, char **tp, size_t *lenp)
+{
+	static const char tail[] = "Content-Length: 0\r\n\r\n";
+	char buf[CALL_TMPL_MAX + 64];
+	struct pl tag = pl_from_str(ltag);
+	struct wbuf wb;
+	const char *nl;
+	size_t n;
+
+	wbuf_init(&wb, buf, sizeof(buf));
+	if (sip_reply_build(req, 180, "-", ltag ? &tag : NULL, NULL, &wb))
+		return EMSGSIZE;
+	nl = memchr(buf, '\n', wb.len);
+	if (!nl || wb.len < sizeof(tail) - 1)
+		return EINVAL;
+	n = wb.len - (size_t)(nl + 1 - buf) - (sizeof(tail) - 1);
+	*tp = malloc(n + 1);
+	if (!*tp)
+		return ENOMEM;
+	memcpy(*tp, nl + 1, n);
+	(*tp)[n] = '\0';
+	*lenp = n;
+	return 0;
+}
+
+/* "Route: <...>\r\n" lines from Record-Route values, in order or reversed (RFC 3261 12.1.1, 12.1.2). */
+static int route_set(struct sip_msg *msg, bool reverse, char *out, size_t size)
+{
+	struct pl vals[16];
+	struct sip_iter it = { 0 };
+	unsigned n = 0;
+	struct wbuf wb;
+
+	while (n < ARRAY_SIZE(vals) && sip_msg_values_next(msg, SIP_HDR_RECORD_ROUTE, &it, &vals[n]))
+		n++;
+	wbuf_init(&wb, out, size - 1);
+	for (unsigned i = 0; i < n; i++) {
+		const struct pl *v = &vals[reverse ? n - 1 - i : i];
+
+		if (wbuf_put_str(&wb, "Route: ") || wbuf_put_pl(&wb, v) || wbuf_put(&wb, "\r\n", 2))
+			return ENAMETOOLONG;
+	}
+	out[wb.len] = '\0';
+	return 0;
+}
+
+/* Remember the remote side of a leg from a message it sent: tag, target, route set. */
+static int leg_learn(struct leg *l, struct sip_msg *msg, bool uac)
+{
+	const struct sip_addr *to, *from;
+	struct sip_contact ct;
+	struct sip_iter it = { 0 };
+	const struct sip_addr *remote;
+	int err;
+
+	if (uac ? sip_msg_to(msg, &remote) : sip_msg_from(msg, &remote))
+		return EBADMSG;
+	if (remote->tag.l && !l->rtag[0]) {
+		err = copy_pl(l->rtag, sizeof(l->rtag), &remote->tag);
+		if (!err)
+			err = fmt(l->ruri + strlen(l->ruri), sizeof(l->ruri) - strlen(l->ruri),
+				  ";tag=%s", l->rtag);
+		if (err)
+			return err;
+	}
+	if (sip_msg_contact_next(msg, &it, &ct) == 0 && !ct.star) {
+		err = copy_pl(l->target, sizeof(l->target), &ct.addr.auri);
+		if (err)
+			return err;
+	}
+	(void)to;
+	(void)from;
+	if (uac && sip_msg_hdr(msg, SIP_HDR_RECORD_ROUTE))
+		return route_set(msg, true, l->route, sizeof(l->route));
+	return 0;
+}
+
+/* Leak check for what goes out on the public zone; EACCES stops the message. */
+static int leak_guard(struct call *c, unsigned zone, const char *msg, size_t len)
+{
+	const char *where = NULL;
+	unsigned flags = len > 4 && memcmp(msg, "SIP/", 4) == 0 ? LEAK_CHECK_F_SKIP_RESPONSE_VIA : 0;
+
+	if (zone != ZONE_PUBLIC)
+		return 0;
+	if (leak_check(c->b->leak, msg, len, flags, &where) == 0)
+		return 0;
+	c->b->stats.leaks_blocked++;
+	log_warn("call %llu: message to the public zone names the private side (%s): not sent",
+		 (unsigned long long)c->id, where ? where : "?");
+	return EACCES;
+}
+
+/*
+ * Rewrite an SDP from leg `from` for the other leg: every address the
+ * other zone's media address, every port a relay port of the other zone;
+ * the peer's own addresses and ports go to the media engine. ICE
+ * candidates never cross.
+ */
+static int sdp_relay(struct call *c, unsigned from, const struct pl *body, struct pl *out)
+{
+	struct b2bua *b = c->b;
+	struct sdp_session *s = b->sdp;
+	unsigned fz = c->leg[from].zone, tz = c->leg[1 - from].zone;
+	struct sdp_rewrite rw = { .remove_ice = true };
+	char addr[NET_ADDRSTRLEN];
+	struct wbuf wb;
+	int err;
+
+	err = sdp_session_decode(s, body);
+	if (err)
+		return EBADMSG;
+	if (!c->ms) {
+		err = media_session_alloc(&c->ms, b->bc.media, call_media_timeout, c);
+		if (err)
+			return err;
+	}
+	if (net_sa_ip_str(&b->bc.media_addr[tz], addr, sizeof(addr)))
+		return EINVAL;
+	rw.addr = pl_from_str(addr);
+	rw.af = b->bc.media_addr[tz].ss_family == AF_INET6 ? SDP_AF_IP6 : SDP_AF_IP4;
+	rw.portc = s->mediac;
+	for (unsigned i = 0; i < s->mediac; i++) {
+		const struct sdp_media *m = &s->mediav[i];
+		const struct sdp_addr *conn = sdp_media_conn(s, m);
+		struct media_peer peer;
+		uint16_t ports[ZONE_COUNT];
+		struct pl ptime;
+
+		if (sdp_media_is_rejected(m) || !conn) {
+			media_stream_close(c->ms, i);
+			rw.portv[i] = 0;
+			continue;
+		}
+		err = media_stream_open(c->ms, i, m->rtcp_mux, ports);
+		if (err)
+			return err;
+		memset(&peer, 0, sizeof(peer));
+		peer.hold = sdp_media_is_hold(s, m);
+		peer.rtcp_mux = m->rtcp_mux;
+		peer.sig_src = c->leg[from].peer.addr;
+		if (conn->is_hold) {
+			peer.hold = true;
+		} else if (net_sa_from_pl(&peer.rtp, &conn->addr, m->port)) {
+			return EBADMSG;   /* a host name: the relay needs an address */
+		}
+		if (pl_caseeq_str(&m->type, "audio")) {
+			uint32_t pt = 0;
+
+			if (!sdp_attr_find(s, m, "ptime", &ptime) || pl_u32(&ptime, &pt) || pt > 1000)
+				pt = 0;
+			peer.expected_pps = media_pps_from_ptime(pt);
+			peer.clock_rate = 8000;
+		} else if (pl_caseeq_str(&m->type, "video")) {
+			peer.clock_rate = 90000;
+		}
+		if (m->rtcp.present && !conn->is_hold) {
+			peer.rtcp = peer.rtp;
+			if (m->rtcp.has_addr &&
+			    net_sa_from_pl(&peer.rtcp, &m->rtcp.conn.addr, m->rtcp.port))
+				return EBADMSG;
+			net_sa_set_port(&peer.rtcp, m->rtcp.port);
+		}
+		err = media_stream_peer(c->ms, i, fz, &peer);
+		if (err)
+			return err;
+		rw.portv[i] = ports[tz];
+		rw.rtcp_portv[i] = m->rtcp_mux ? ports[tz] : 0;
+	}
+	wbuf_init(&wb, b->body, sizeof(b->body));
+	err = sdp_rewrite(s, &rw, &wb);
+	if (err)
+		return err;
+	out->p = wb.p;
+	out->l = wb.len;
+	return 0;
+}
+
+static bool has_sdp(const struct sip_msg *msg)
+{
+	struct sip_ctype ct;
+
+	return msg->body.l && sip_msg_ctype(msg, &ct) == 0 && pl_caseeq_str(&ct.type, "application") &&
+	       pl_caseeq_str(&ct.subtype, "sdp");
+}
+
+/*
+ * Write a request on leg li: our Via, the leg's route set, its dialog's
+ * From/To/Call-ID, CSeq, our Contact when asked, the headers of src the
+ * policy keeps for that zone, extra lines, and the body. branch receives
+ * the new Via branch.
+ */
+static int leg_request(struct call *c, unsigned li, const struct pl *method, uint32_t cseq,
+		       bool contact, struct sip_msg *src, const char *extra, const struct pl *body,
+		       struct wbuf *out)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	char branch[TXN_BRANCH_LEN + 1];
+	uint32_t mf = 70;
+	int err;
+
+	if (src && sip_msg_max_forwards(src, &mf) == 0)
+		mf = mf ? MIN(mf - 1, 70u) : 0;
+	err = txn_branch_make(branch, sizeof(branch));
+	if (!err)
+		err = wbuf_printf(out, "%.*s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n%s"
+				  "Max-Forwards: %u\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+				  "CSeq: %u %.*s\r\n",
+				  (int)method->l, method->p, l->target, sip_proto_name(l->peer.proto),
+				  b->bc.host[l->zone], zone_port(b, l->zone, l->peer.proto), branch,
+				  l->route, mf, l->luri, l->ruri, l->callid, cseq, (int)method->l,
+				  method->p);
+	if (!err && contact)
+		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
+	if (!err && src)
+		err = hdr_policy_write(b->policy[l->zone], src, b->bc.host[l->zone],
+				       src->src.zone == ZONE_PRIVATE ? HDR_POLICY_F_TRUSTED : 0, out);
+	if (!err && extra)
+		err = wbuf_put_str(out, extra);
+	if (!err)
+		err = wbuf_printf(out, "Content-Length: %zu\r\n\r\n", body ? body->l : 0);
+	if (!err && body)
+		err = wbuf_put_pl(out, body);
+	return err;
+}
+
+/* A response on the leg a request came in on, from its template and what the other leg said. */
+static int leg_response(struct call *c, unsigned li, const char *tmpl, size_t tmpl_len,
+			struct sip_msg *resp, bool contact, bool rr, const struct pl *body,
+			struct wbuf *out)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	int err = wbuf_printf(out, "SIP/2.0 %u %.*s\r\n", resp->scode, (int)resp->reason.l,
+			      resp->reason.p);
+
+	if (!err)
+		err = wbuf_put(out, tmpl, tmpl_len);
+	if (!err && rr && c->rr)
+		err = wbuf_put(out, c->rr, c->rr_len);
+	if (!err && contact)
+		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
+	if (!err)
+		err = hdr_policy_write(b->policy[l->zone], resp, b->bc.host[l->zone],
+				       resp->src.zone == ZONE_PRIVATE ? HDR_POLICY_F_TRUSTED : 0, out);
+	if (!err)
+		err = wbuf_printf(out, "Content-Length: %zu\r\n\r\n", body ? body->l : 0);
+	if (!err && body)
+		err = wbuf_put_pl(out, body);
+	return err;
+}
+
+static void ignore_response(struct txn_client *ct, int err, const struct sip_msg *resp, void *arg)
+{
+	(void)ct;
+	(void)err;
+	(void)resp;
+	(void)arg;
+}
+
+/* A request of our own on a leg (BYE when the other side or a timer ends the call). */
+static void leg_send_own(struct call *c, unsigned li, const char *method, const char *extra)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	struct pl m = pl_from_str(method);
+	struct wbuf wb;
+
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	if (leg_request(c, li, &m, ++l->lcseq, false, NULL, extra, NULL, &wb) ||
+	    leak_guard(c, l->zone, wb.p, wb.len))
+		return;
+	txn_client_request(NULL, b->bc.txn, &l->peer, wb.p, wb.len, ignore_response, NULL, b->now);
+}
+
+/*
+ * The ACK for a 2xx on leg li (not a transaction: sent straight to the
+ * transport) and kept for the 2xx's retransmissions.
+ */
+static int leg_ack(struct call *c, unsigned li, uint32_t cseq, struct sip_msg *src,
+		   const struct pl *body)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	static const struct pl ack = PL("ACK");
+	struct wbuf wb;
+	int err;
+
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	err = leg_request(c, li, &ack, cseq, false, src, NULL, body, &wb);
+	if (!err)
+		err = leak_guard(c, l->zone, wb.p, wb.len);
+	if (err)
+		return err;
+	free(c->ack);
+	c->ack = malloc(wb.len);
+	if (c->ack) {
+		memcpy(c->ack, wb.p, wb.len);
+		c->ack_len = wb.len;
+	}
+	return sip_transp_send(b->bc.transp, &l->peer, wb.p, wb.len);
+}
+
+/*
+ * End the call: BYE on the legs that have a dialog (bye_mask bit per leg),
+ * media released, transactions let go, the call record written.
+ */
+static void call_end_mask(struct call *c, const char *cause, unsigned bye_mask)
+{
+	struct b2bua *b = c->b;
+
+	if (c->state == CALL_ENDED)
+		return;
+	for (unsigned li = 0; li < 2; li++) {
+		if ((bye_mask & (1u << li)) && c->leg[li].rtag[0] &&
+		    (c->state == CALL_CONFIRMED || c->state == CALL_ANSWERED))
+			leg_send_own(c, li, "BYE", c->reason[0] ? c->reason : NULL);
+	}
+	snprintf(c->cause, sizeof(c->cause), "%s", cause);
+	log_debug("call %llu: ended: %s", (unsigned long long)c->id, cause);
+	c->state = CALL_ENDED;
+	c->end_ms = b->now;
+	tmr_cancel(&b->tmrs, &c->t2xx);
+	c->t2xx_st = txn_server_release(c->t2xx_st);
+	c->ist = txn_server_release(c->ist);
+	c->ict = txn_client_release(c->ict);
+	if (c->reinvite) {
+		c->reinvite->ct = txn_client_release(c->reinvite->ct);
+		c->reinvite = mem_deref(c->reinvite);
+	}
+	call_record(c);
+	c->ms = mem_deref(c->ms);
+	htable_del(&b->calls, &c->hn);
+	htable_del(&b->dialogs, &c->leg[LEG_A].hn_cid);
+	htable_del(&b->dialogs, &c->leg[LEG_B].hn_cid);
+	b->stats.calls_active--;
+	mem_deref(c);
+}
+
+void call_end(struct call *c, const char *cause, bool bye)
+{
+	call_end_mask(c, cause, bye ? 3u : 0u);
+}
+
+void call_media_timeout(struct media_session *ms, void *arg)
+{
+	struct call *c = arg;
+
+	(void)ms;
+	snprintf(c->reason, sizeof(c->reason),
+		 "Reason: Q.850;cause=102;text=\"media timeout\"\r\n");
+	call_end(c, "media timeout", true);
+}
+
+/* 2xx retransmission on the leg that has not ACKed yet (RFC 3261 13.3.1.4). */
+static void on_t2xx(void *arg)
+{
+	struct call *c = arg;
+	struct b2bua *b = c->b;
+
+	if (!c->t2xx_st || !c->answer2xx)
+		return;
+	if (b->now >= c->t2xx_deadline) {
+		snprintf(c->reason, sizeof(c->reason), "Reason: SIP;cause=408;text=\"no ACK\"\r\n");
+		call_end(c, "no ACK for the 2xx", true);
+		return;
+	}
+	txn_server_send(c->t2xx_st, c->answer2xx, c->answer_len, b->now);
+	c->t2xx_interval = MIN(c->t2xx_interval * 2, b->bc.cfg->sip.t2_ms);
+	tmr_start(&b->tmrs, &c->t2xx, b->now + c->t2xx_interval, on_t2xx, c);
+}
+
+/* Send a 2xx on a server transaction and keep sending it until the ACK comes. */
+static int send_2xx(struct call *c, struct txn_server *st, const char *buf, size_t len,
+		    unsigned ack_leg, uint32_t ack_cseq)
+{
+	struct b2bua *b = c->b;
+	int err = txn_server_send(st, buf, len, b->now);
+
+	if (err)
+		return err;
+	free(c->answer2xx);
+	c->answer2xx = malloc(len);
+	if (!c->answer2xx)
+		return ENOMEM;
+	memcpy(c->answer2xx, buf, len);
+	c->answer_len = len;
+	txn_server_release(c->t2xx_st);
+	c->t2xx_st = mem_ref(st);
+	c->ack_leg = ack_leg;
+	c->ack_cseq = ack_cseq;
+	c->t2xx_interval = b->bc.cfg->sip.t1_ms;
+	c->t2xx_deadline = b->now + 64u * b->bc.cfg->sip.t1_ms;
+	return tmr_start(&b->tmrs, &c->t2xx, b->now + c->t2xx_interval, on_t2xx, c);
+}
+
+static uint16_t errno_status(int err)
+{
+	switch (err) {
+	case ETIMEDOUT: return 408;
+	case EBADMSG: return 488;
+	case ENOSPC: return 503;
+	case EACCES: return 500;
+	default: return 500;
+	}
+}
+
+static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg *cresp, void *arg);
+
+/*
+ * A 3xx from the private side: send the INVITE again to its first Contact,
+ * through the core, if that Contact names the core (the PBX moving the call
+ * to another of its users); at most CALL_MAX_REDIRECTS times. Same b-leg
+ * dialog identifiers, next CSeq, new branch (RFC 3261 8.1.3.4).
+ */
+static int redirect_follow(struct call *c, struct sip_msg *resp)
+{
+	struct b2bua *b = c->b;
+	const struct config_core *core = &b->bc.cfg->core;
+	struct leg *bl = &c->leg[LEG_B];
+	struct sip_contact ct;
+	struct sip_iter it = { 0 };
+	char branch[TXN_BRANCH_LEN + 1], cseq[32], via[NET_ADDRSTRLEN + TXN_BRANCH_LEN + 64];
+	struct sip_msg *m = b->scratch;
+	const struct sip_hdr *h;
+	struct pl v;
+	struct wbuf wb;
+	int err;
+
+	if (!c->binv || ++c->redirects > CALL_MAX_REDIRECTS)
+		return EMLINK;
+	if (sip_msg_contact_next(resp, &it, &ct) || ct.star || !ct.addr.uri.is_sip ||
+	    !(pl_caseeq_str(&ct.addr.uri.host, core->address.name) ||
+	      (core->address.addr.set && pl_eq_str(&ct.addr.uri.host, core->address.addr.text))))
+		return EPERM;
+	err = copy_pl(bl->target, sizeof(bl->target), &ct.addr.auri);
+	if (err)
+		return err;
+	if (sip_msg_decode_raw(m, c->binv, c->binv_len, 0, NULL))
+		return EBADMSG;
+	bl->invite_cseq = ++bl->lcseq;
+	err = txn_branch_make(branch, sizeof(branch));
+	if (err)
+		return err;
+	fmt(cseq, sizeof(cseq), "%u INVITE", bl->invite_cseq);
+	fmt(via, sizeof(via), "SIP/2.0/%s %s:%u;branch=%s;rport", sip_proto_name(bl->peer.proto),
+	    b->bc.host[bl->zone], zone_port(b, bl->zone, bl->peer.proto), branch);
+	v = pl_from_str(bl->target);
+	err = sip_msg_ruri_set(m, &v);
+	if (!err && (h = sip_msg_hdr(m, SIP_HDR_CSEQ))) {
+		v = pl_from_str(cseq);
+		err = sip_msg_hdr_set(m, h, &v);
+	}
+	if (!err && (h = sip_msg_hdr(m, SIP_HDR_VIA))) {
+		v = pl_from_str(via);
+		err = sip_msg_hdr_set(m, h, &v);
+	}
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	if (!err)
+		err = sip_msg_encode(m, &wb);
+	if (err)
+		return err;
+	c->ict = txn_client_release(c->ict);
+	err = txn_client_request(&c->ict, b->bc.txn, &bl->peer, wb.p, wb.len, on_invite_resp, c,
+				 b->now);
+	if (!err) {
+		free(c->binv);
+		c->binv = malloc(wb.len);
+		c->binv_len = c->binv ? wb.len : 0;
+		if (c->binv)
+			memcpy(c->binv, wb.p, wb.len);
+		log_debug("call %llu: following a %u to %s", (unsigned long long)c->id, resp->scode,
+			  bl->target);
+	}
+	return err;
+}
+
+/* The b-leg's answer to the INVITE, relayed to the a-leg. */
+static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg *cresp, void *arg)
+{
+	struct call *c = arg;
+	struct b2bua *b = c->b;
+	struct sip_msg *resp = (struct sip_msg *)(uintptr_t)cresp;
+	struct pl body = PL_INIT, *bp = NULL;
+	struct wbuf wb;
+	uint16_t code;
+
+	(void)ct;
+	b->now = txn_layer_now(b->bc.txn);
+	if (err) {
+		if (c->state < CALL_ANSWERED && !c->cancelled && c->ist)
+			b2bua_reply_st(c, err == ETIMEDOUT ? 408 : 503);
+		call_end(c, err == ETIMEDOUT ? "b-leg timeout" : "b-leg transport error", false);
+		return;
+	}
+	code = resp->scode;
+	if (code == 100)
+		return;
+	if (code >= 200 && code < 300 && c->state >= CALL_ANSWERED) {
+		/* a retransmitted 2xx: our ACK went missing */
+		if (c->ack)
+			sip_transp_send(b->bc.transp, &c->leg[LEG_B].peer, c->ack, c->ack_len);
+		return;
+	}
+	if (code < 300 && leg_learn(&c->leg[LEG_B], resp, true)) {
+		b2bua_reply_st(c, 500);
+		call_end(c, "b-leg response too large", code >= 200);
+		return;
+	}
+	if (c->cancelled) {
+		if (code >= 200 && code < 300) {
+			/* the CANCEL/200 race: the a-leg has its 487; end the b-leg dialog */
+			c->state = CALL_ANSWERED;
+			leg_ack(c, LEG_B, c->leg[LEG_B].invite_cseq, NULL, NULL);
+			call_end_mask(c, "cancelled", 1u << LEG_B);
+		} else if (code >= 300) {
+			call_end(c, "cancelled", false);
+		}
+		return;
+	}
+	if (has_sdp(resp)) {
+		err = sdp_relay(c, LEG_B, &resp->body, &body);
+		if (err) {
+			b2bua_reply_st(c, errno_status(err));
+			call_end(c, "b-leg SDP refused", code >= 200 && code < 300);
+			return;
+		}
+		bp = &body;
+	}
+	if (code >= 300 && code < 400 && c->leg[LEG_A].zone == ZONE_PUBLIC) {
+		/* a redirect from the private side would carry private Contacts out: follow it */
+		if (redirect_follow(c, resp) == 0)
+			return;
+		b2bua_reply_st(c, 480);
+		call_end(c, "redirect from the private side not followed", false);
+		return;
+	}
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	err = leg_response(c, LEG_A, c->tmpl, c->tmpl_len, resp, code < 300, code < 300, bp, &wb);
+	if (!err)
+		err = leak_guard(c, c->leg[LEG_A].zone, wb.p, wb.len);
+	if (err) {
+		b2bua_reply_st(c, 500);
+		call_end(c, "response could not be relayed", code >= 200 && code < 300);
+		return;
+	}
+	b->stats.relayed_responses++;
+	if (code < 200) {
+		if (c->state == CALL_TRYING && c->leg[LEG_B].rtag[0])
+			c->state = CALL_EARLY;
+		txn_server_send(c->ist, wb.p, wb.len, b->now);
+		return;
+	}
+	c->final_code = code;
+	free(c->binv);
+	c->binv = NULL;
+	if (code < 300) {
+		c->state = CALL_ANSWERED;
+		c->answer_ms = b->now;
+		b->stats.calls_answered++;
+		/* ict stays: the b-leg's 2xx retransmissions come up through it to be re-ACKed */
+		send_2xx(c, c->ist, wb.p, wb.len, LEG_A, c->leg[LEG_A].invite_cseq);
+		c->ist = txn_server_release(c->ist);
+		return;
+	}
+	txn_server_send(c->ist, wb.p, wb.len, b->now);
+	b->stats.calls_failed++;
+	call_end(c, "rejected", false);
+}
+
+/* CANCEL from the a-leg (or its INVITE transaction failing). */
+static void on_ist_event(struct txn_server *st, int err, const struct sip_msg *msg, void *arg)
+{
+	struct call *c = arg;
+	struct b2bua *b = c->b;
+	char reason[256] = "";
+
+	(void)st;
+	b->now = txn_layer_now(b->bc.txn);
+	if (err != ECANCELED) {
+		call_end(c, "a-leg transaction failed", false);
+		return;
+	}
+	c->cancelled = true;
+	b2bua_reply_st(c, 487);
+	if (msg) {
+		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REASON);
+
+		if (h)
+			fmt(reason, sizeof(reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p);
+	}
+	if (c->ict) {
+		struct pl extra = pl_from_str(reason);
+
+		txn_client_cancel(c->ict, reason[0] ? &extra : NULL, b->now);
+	} else {
+		call_end(c, "cancelled", false);
+	}
+}
+
+/* Answer the a-leg INVITE from the call (errors before the b-leg answered). */
+void b2bua_reply_st(struct call *c, uint16_t code)
+{
+	struct b2bua *b = c->b;
+	struct pl tag = pl_from_str(c->leg[LEG_A].ltag);
+
+	if (c->ist)
+		txn_server_reply(c->ist, code, NULL, &tag, NULL, b->now);
+}
+
+static int leg_a_init(struct call *c, struct sip_msg *req)
+{
+	struct leg *a = &c->leg[LEG_A];
+	const struct sip_addr *from, *to;
+	const struct sip_cseq *cs;
+	struct sip_contact ct;
+	struct sip_iter it = { 0 };
+	struct pl callid;
+	int err;
+
+	if (sip_msg_from(req, &from) || sip_msg_to(req, &to) || sip_msg_cseq(req, &cs) ||
+	    sip_msg_callid(req, &callid))
+		return EBADMSG;
+	if (sip_msg_contact_next(req, &it, &ct) || ct.star)
+		return EBADMSG;
+	a->zone = req->src.zone;
+	a->peer = req->src;
+	a->rcseq = a->invite_cseq = cs->num;
+	a->lcseq = 0;
+	err = copy_pl(a->callid, sizeof(a->callid), &callid);
+	if (!err)
+		err = copy_pl(a->rtag, sizeof(a->rtag), &from->tag);
+	if (!err)
+		err = rand_hex(a->ltag, sizeof(a->ltag), 8);
+	if (!err)
+		err = copy_pl(a->target, sizeof(a->target), &ct.addr.auri);
+	if (!err)
+		err = copy_pl(a->ruri, sizeof(a->ruri), &from->val);
+	if (!err)
+		err = fmt(a->luri, sizeof(a->luri), "%.*s;tag=%s", (int)to->val.l, to->val.p, a->ltag);
+	if (!err)
+		err = route_set(req, false, a->route, sizeof(a->route));
+	return err;
+}
+
+/* The b-leg's From/To: toward the public zone the private side's hosts become ours. */
+static int leg_b_init(struct call *c, struct sip_msg *req, unsigned ezone,
+		      const struct sip_peer *dst, const char *ruri)
+{
+	struct b2bua *b = c->b;
+	struct leg *bl = &c->leg[LEG_B];
+	const struct sip_addr *from, *to;
+	uint8_t r[2];
+	int err;
+
+	if (sip_msg_from(req, &from) || sip_msg_to(req, &to))
+		return EBADMSG;
+	bl->zone = ezone;
+	bl->peer = *dst;
+	if (random_bytes(r, sizeof(r)))
+		return EIO;
+	bl->lcseq = bl->invite_cseq = (uint32_t)(r[0] << 8 | r[1]) % 30000u + 1;
+	err = rand_hex(bl->callid, sizeof(bl->callid), 16);
+	if (!err)
+		err = rand_hex(bl->ltag, sizeof(bl->ltag), 8);
+	if (!err)
+		err = fmt(bl->target, sizeof(bl->target), "%s", ruri);
+	if (err)
+		return err;
+	if (ezone == ZONE_PUBLIC) {
+		err = fmt(bl->luri, sizeof(bl->luri), "%.*s%s<sip:%.*s%s%s>;tag=%s",
+			  (int)from->dname.l, from->dname.p, from->dname.l ? " " : "",
+			  (int)from->uri.user.l, from->uri.user.p, from->uri.user.l ? "@" : "",
+			  b->bc.host[ZONE_PUBLIC], bl->ltag);
+		if (!err)
+			err = fmt(bl->ruri, sizeof(bl->ruri), "<%s>", ruri);
+	} else {
+		err = fmt(bl->luri, sizeof(bl->luri), "%.*s%s<%.*s>;tag=%s", (int)from->dname.l,
+			  from->dname.p, from->dname.l ? " " : "", (int)from->auri.l, from->auri.p,
+			  bl->ltag);
+		if (!err)
+			err = fmt(bl->ruri, sizeof(bl->ruri), "%.*s%s<%.*s>", (int)to->dname.l,
+				  to->dname.p, to->dname.l ? " " : "", (int)to->auri.l, to->auri.p);
+	}
+	return err;
+}
+
+/* Record-Route lines of the a-leg INVITE, copied into its 18x and 2xx (RFC 3261 12.1.1). */
+static int rr_keep(struct call *c, struct sip_msg *req)
+{
+	char buf[LEG_ROUTE_MAX * 2];
+	struct wbuf wb;
+
+	wbuf_init(&wb, buf, sizeof(buf));
+	for (const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_RECORD_ROUTE); h;
+	     h = sip_msg_hdr_next(req, h)) {
+		if (wbuf_put_str(&wb, "Record-Route: ") || wbuf_put_pl(&wb, &h->val) ||
+		    wbuf_put(&wb, "\r\n", 2))
+			return ENAMETOOLONG;
+	}
+	if (!wb.len)
+		return 0;
+	c->rr = malloc(wb.len);
+	if (!c->rr)
+		return ENOMEM;
+	memcpy(c->rr, buf, wb.len);
+	c->rr_len = wb.len;
+	return 0;
+}
+
+/* A new INVITE: make the call and send the b-leg INVITE. */
+void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, unsigned ezone,
+		 const struct sip_peer *dst, const char *ruri)
+{
+	static const struct pl invite = PL("INVITE");
+	struct call *c = mem_zalloc(sizeof(*c), call_destroy);
+	struct pl body = PL_INIT, *bp = NULL;
+	struct wbuf wb;
+	uint16_t code = 500;
+	int err;
+
+	if (!c) {
+		b2bua_reply(b, st, req, 503, NULL, NULL);
+		return;
+	}
+	c->b = b;
+	c->id = ++b->next_id;
+	c->state = CALL_TRYING;
+	c->start_ms = b->now;
+	htable_add(&b->calls, &c->hn, (uint32_t)call_hash_key(c->id));
+	b->stats.calls_started++;
+	b->stats.calls_active++;
+	c->ist = mem_ref(st);
+	txn_server_handler_set(st, on_ist_event, c);
+	err = leg_a_init(c, req);
+	if (err) {
+		code = err == EBADMSG ? 400 : 500;
+		goto out_fail;
+	}
+	err = leg_b_init(c, req, ezone, dst, ruri);
+	if (err)
+		goto out_fail;
+	for (unsigned li = 0; li < 2; li++) {
+		c->leg[li].idx = li;
+		htable_add(&b->dialogs, &c->leg[li].hn_cid,
+			   hash_keyed(c->leg[li].callid, strlen(c->leg[li].callid)));
+	}
+	err = leg_contact(c, LEG_A);
+	if (!err)
+		err = leg_contact(c, LEG_B);
+	if (!err)
+		err = tmpl_make(req, c->leg[LEG_A].ltag, &c->tmpl, &c->tmpl_len);
+	if (!err)
+		err = rr_keep(c, req);
+	if (err)
+		goto out_fail;
+	if (has_sdp(req)) {
+		err = sdp_relay(c, LEG_A, &req->body, &body);
+		if (err) {
+			if (err == ENOSPC)
+				b->stats.media_full++;
+			code = errno_status(err);
+			goto out_fail;
+		}
+		bp = &body;
+	} else {
+		c->late_offer = true;
+	}
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	err = leg_request(c, LEG_B, &invite, c->leg[LEG_B].invite_cseq, true, req, NULL, bp, &wb);
+	if (!err)
+		err = leak_guard(c, ezone, wb.p, wb.len);
+	if (!err)
+		err = txn_client_request(&c->ict, b->bc.txn, &c->leg[LEG_B].peer, wb.p, wb.len,
+					 on_invite_resp, c, b->now);
+	if (err) {
+		code = err == ENOSPC ? 503 : 500;
+		goto out_fail;
+	}
+	if (ezone == ZONE_PRIVATE) {
+		/* kept until the final response, to follow a redirect */
+		c->binv = malloc(wb.len);
+		c->binv_len = c->binv ? wb.len : 0;
+		if (c->binv)
+			memcpy(c->binv, wb.p, wb.len);
+	}
+	return;
+
+ out_fail:
+	b->stats.calls_failed++;
+	b2bua_reply_st(c, code);
+	call_end(c, "could not start", false);
+}
+
+/*
+ * A dialog by Call-ID and tags, for peers that send in-dialog requests to
+ * the address they first called instead of our Contact (sipp's built-in
+ * scenarios do): the leg whose Call-ID, zone, remote tag and our tag match.
+ */
+static int call_find_dialog(struct b2bua *b, struct sip_msg *msg, struct call **cp,
+			    unsigned *leg)
+{
+	const struct sip_addr *from, *to;
+	struct pl callid;
+	uint32_t h;
+
+	if (sip_msg_callid(msg, &callid) || sip_msg_from(msg, &from) || sip_msg_to(msg, &to) ||
+	    !to->tag.l)
+		return ENOENT;
+	h = hash_keyed(callid.p, callid.l);
+	for (struct hnode *n = htable_first(&b->dialogs, h); n; n = hnode_next_same(n, h)) {
+		struct leg *l = container_of(n, struct leg, hn_cid);
+		struct call *c;
+		unsigned li;
+
+		if (!pl_eq_str(&callid, l->callid) || l->zone != msg->src.zone ||
+		    !pl_eq_str(&to->tag, l->ltag) || (l->rtag[0] && !pl_eq_str(&from->tag, l->rtag)))
+			continue;
+		li = l->idx;
+		c = container_of(l - li, struct call, leg);
+		*cp = c;
+		*leg = li;
+		return 0;
+	}
+	return ENOENT;
+}
+
+/*
+ * Find the call an in-dialog request or ACK belongs to: its Request-URI
+ * carries our Contact token (or, failing that, its Call-ID and tags name a
+ * dialog). 0 with the call and leg; ENOENT when the message belongs to no
+ * dialog (a new request); EACCES for a token that does not decrypt or
+ * names no live call.
+ */
+int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *leg)
+{
+	const struct sip_uri *u;
+	struct b2bua_token t;
+	uint32_t h;
+
+	if (sip_msg_ruri(msg, &u) || !u->is_sip || !u->user.l ||
+	    !sip_transp_uri_is_local(b->bc.transp, msg->src.zone, u))
+		return call_find_dialog(b, msg, cp, leg);
+	if (token_decode(b->tk, &u->user, &t))
+		return u->user.l >= TOKEN_TEXT_LEN ? EACCES : call_find_dialog(b, msg, cp, leg);
+	if (t.kind != TOKEN_KIND_DIALOG || t.leg > 1 || t.zone != msg->src.zone)
+		return EACCES;
+	h = (uint32_t)call_hash_key(t.id);
+	for (struct hnode *n = htable_first(&b->calls, h); n; n = hnode_next_same(n, h)) {
+		struct call *c = container_of(n, struct call, hn);
+
+		if (c->id == t.id) {
+			*cp = c;
+			*leg = t.leg;
+			return 0;
+		}
+	}
+	return EACCES;
+}
+
+/* Does the request belong to the leg's dialog (Call-ID, and tags once known)? */
+static bool dialog_matches(const struct leg *l, struct sip_msg *req)
+{
+	const struct sip_addr *from, *to;
+	struct pl callid;
+
+	if (sip_msg_callid(req, &callid) || !pl_eq_str(&callid, l->callid) ||
+	    sip_msg_from(req, &from) || sip_msg_to(req, &to))
+		return false;
+	if (l->rtag[0] && !pl_eq_str(&from->tag, l->rtag))
+		return false;
+	return pl_eq_str(&to->tag, l->ltag);
+}
+
+static void relay_destroy(void *data)
+{
+	struct relay *r = data;
+
+	r->st = txn_server_release(r->st);
+	r->ct = txn_client_release(r->ct);
+	free(r->tmpl);
+	mem_deref(r->c);
+}
+
+/* The other leg answered a relayed in-dialog request: relay the answer back. */
+static void on_relay_resp(struct txn_client *ct, int err, const struct sip_msg *cresp, void *arg)
+{
+	struct relay *r = arg;
+	struct call *c = r->c;
+	struct b2bua *b = c->b;
+	struct sip_msg *resp = (struct sip_msg *)(uintptr_t)cresp;
+	unsigned o = 1 - r->from;
+	struct pl body = PL_INIT, *bp = NULL;
+	bool target_refresh = r->mid == SIP_METHOD_INVITE || r->mid == SIP_METHOD_UPDATE;
+	struct wbuf wb;
+
+	(void)ct;
+	b->now = txn_layer_now(b->bc.txn);
+	if (err) {
+		struct pl tag = PL_INIT;
+
+		if (!r->done) {
+			txn_server_reply(r->st, err == ETIMEDOUT ? 408 : 503, NULL, &tag, NULL, b->now);
+			if (r->mid == SIP_METHOD_INVITE || r->mid == SIP_METHOD_UPDATE)
+				c->offer_pending = false;
+			r->done = true;
+			mem_deref(r);
+		}
+		return;
+	}
+	if (resp->scode == 100)
+		return;
+	if (r->done) {
+		/* a retransmitted 2xx of the re-INVITE: our ACK went missing */
+		if (r->mid == SIP_METHOD_INVITE && resp->scode >= 200 && resp->scode < 300 && c->ack)
+			sip_transp_send(b->bc.transp, &c->leg[o].peer, c->ack, c->ack_len);
+		return;
+	}
+	if (target_refresh && resp->scode < 300)
+		leg_learn(&c->leg[o], resp, true);
+	if (r->sdp && has_sdp(resp)) {
+		if (sdp_relay(c, o, &resp->body, &body)) {
+			struct pl tag = PL_INIT;
+
+			txn_server_reply(r->st, 500, NULL, &tag, NULL, b->now);
+			mem_deref(r);
+			return;
+		}
+		bp = &body;
+	}
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	if (leg_response(c, r->from, r->tmpl, r->tmpl_len, resp,
+			 target_refresh && resp->scode < 300, false, bp, &wb) ||
+	    leak_guard(c, c->leg[r->from].zone, wb.p, wb.len)) {
+		struct pl tag = PL_INIT;
+
+		txn_server_reply(r->st, 500, NULL, &tag, NULL, b->now);
+		mem_deref(r);
+		return;
+	}
+	b->stats.relayed_responses++;
+	if (resp->scode < 200) {
+		txn_server_send(r->st, wb.p, wb.len, b->now);
+		return;
+	}
+	r->done = true;
+	if (r->mid == SIP_METHOD_INVITE || r->mid == SIP_METHOD_UPDATE)
+		c->offer_pending = false;
+	if (r->mid == SIP_METHOD_INVITE && resp->scode < 300) {
+		/* the re-INVITE's 2xx: resent until the ACK, which then crosses with r->cseq */
+		send_2xx(c, r->st, wb.p, wb.len, r->from, r->cseq);
+	} else {
+		txn_server_send(r->st, wb.p, wb.len, b->now);
+	}
+	r->st = txn_server_release(r->st);
+	if (c->reinvite != r)
+		r->ct = txn_client_release(r->ct);
+	mem_deref(r);
+}
+
+/* A request inside a dialog, from leg li: relay it to the other leg. */
+static void relay_start(struct call *c, unsigned li, struct txn_server *st, struct sip_msg *req)
+{
+	struct b2bua *b = c->b;
+	unsigned o = 1 - li;
+	struct leg *ol = &c->leg[o];
+	struct relay *r = mem_zalloc(sizeof(*r), relay_destroy);
+	bool dialog_usage = req->mid == SIP_METHOD_INVITE || req->mid == SIP_METHOD_UPDATE ||
+			    req->mid == SIP_METHOD_SUBSCRIBE || req->mid == SIP_METHOD_NOTIFY ||
+			    req->mid == SIP_METHOD_REFER;
+	struct pl body = req->body, *bp = req->body.l ? &body : NULL;
+	struct pl tag = PL_INIT;
+	struct wbuf wb;
+	int err;
+
+	if (!r) {
+		txn_server_reply(st, 503, NULL, &tag, NULL, b->now);
+		return;
+	}
+	r->c = mem_ref(c);
+	r->from = li;
+	r->st = mem_ref(st);
+	r->mid = req->mid;
+	r->sdp = has_sdp(req);
+	err = tmpl_make(req, NULL, &r->tmpl, &r->tmpl_len);
+	if (!err && (req->mid == SIP_METHOD_INVITE || req->mid == SIP_METHOD_UPDATE))
+		err = leg_learn(&c->leg[li], req, false);
+	if (!err && r->sdp) {
+		err = sdp_relay(c, li, &req->body, &body);
+		bp = &body;
+	}
+	if (err)
+		goto out_fail;
+	r->cseq = ++ol->lcseq;
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	err = leg_request(c, o, &req->method, r->cseq, dialog_usage, req, NULL, bp, &wb);
+	if (!err)
+		err = leak_guard(c, ol->zone, wb.p, wb.len);
+	if (!err)
+		err = txn_client_request(&r->ct, b->bc.txn, &ol->peer, wb.p, wb.len, on_relay_resp, r,
+					 b->now);
+	if (err)
+		goto out_fail;
+	b->stats.relayed_requests++;
+	if (req->mid == SIP_METHOD_INVITE || req->mid == SIP_METHOD_UPDATE)
+		c->offer_pending = true;
+	if (req->mid == SIP_METHOD_INVITE) {
+		mem_deref(c->reinvite);
+		c->reinvite = mem_ref(r);
+	}
+	return;
+
+ out_fail:
+	txn_server_reply(st, errno_status(err), NULL, &tag, NULL, b->now);
+	mem_deref(r);
+}
+
+/* A request from leg li of a live call. */
+void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip_msg *req)
+{
+	struct b2bua *b = c->b;
+	struct leg *l = &c->leg[li];
+	const struct sip_cseq *cs;
+	struct pl tag = PL_INIT;
+
+	if (!dialog_matches(l, req)) {
+		log_debug("call %llu: %.*s on leg %u does not match its dialog",
+			  (unsigned long long)c->id, (int)req->method.l, req->method.p, li);
+		b->stats.no_dialog++;
+		txn_server_reply(st, 481, NULL, &tag, NULL, b->now);
+		return;
+	}
+	if (sip_msg_cseq(req, &cs) == 0)
+		l->rcseq = cs->num;
+	switch (req->mid) {
+	case SIP_METHOD_BYE: {
+		const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REASON);
+
+		txn_server_reply(st, 200, NULL, &tag, NULL, b->now);
+		if (h)
+			fmt(c->reason, sizeof(c->reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p);
+		call_end_mask(c, li == LEG_A ? "BYE from the caller" : "BYE from the callee",
+			      1u << (1 - li));
+		return;
+	}
+	case SIP_METHOD_INVITE:
+	case SIP_METHOD_UPDATE:
+		if (c->offer_pending || (req->mid == SIP_METHOD_INVITE && c->state != CALL_CONFIRMED)) {
+			/* an offer is under way: glare (RFC 3261 14.2, RFC 3311 5.2) */
+			txn_server_reply(st, 491, NULL, &tag, NULL, b->now);
+			return;
+		}
+		relay_start(c, li, st, req);
+		return;
+	default:
+		relay_start(c, li, st, req);
+		return;
+	}
+}
+
+/*
+ * An ACK from leg li for a 2xx we sent: the 2xx stops, and the other leg
+ * gets its ACK (with the SDP answer when the offer was late).
+ */
+int call_ack(struct call *c, unsigned li, struct sip_msg *ack)
+{
+	struct b2bua *b = c->b;
+	unsigned o = 1 - li;
+	const struct sip_cseq *cs;
+	struct pl body = PL_INIT, *bp = NULL;
+	uint32_t ocseq;
+
+	if (!dialog_matches(&c->leg[li], ack) || sip_msg_cseq(ack, &cs))
+		return ENOENT;
+	if (!c->t2xx_st || li != c->ack_leg || cs->num != c->leg[li].rcseq)
+		return 0;   /* a retransmitted ACK: absorbed */
+	tmr_cancel(&b->tmrs, &c->t2xx);
+	c->t2xx_st = txn_server_release(c->t2xx_st);
+	ocseq = c->state == CALL_ANSWERED ? c->leg[o].invite_cseq : c->ack_cseq;
+	if (has_sdp(ack) && sdp_relay(c, li, &ack->body, &body) == 0)
+		bp = &body;
+	if (c->state == CALL_ANSWERED)
+		c->state = CALL_CONFIRMED;
+	c->ack_cseq = 0xffffffffu;
+	leg_ack(c, o, ocseq, ack, bp);
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* call: the B2BUA's calls: two dialogs (legs) per call, the messages each leg sends, and their lifetimes. */
+#ifndef SBC_B2BUA_CALL_H
+#define SBC_B2BUA_CALL_H
+
+#include "b2bua.h"
+#include "b2bua_int.h"
+#include "media/media.h"
+#include "net/net.h"
+#include "sdp/sdp.h"
+
+/*
+ * Sizes of what a leg remembers about its dialog. They bound memory per
+ * call; a message whose values do not fit is refused (the call fails with
+ * an error response), never truncated.
+ */
+enum {
+	LEG_CALLID_MAX = 128,
+	LEG_TAG_MAX = 64,
+	LEG_URI_MAX = 256,
+	LEG_ADDR_MAX = 384,       /* From/To header values */
+	LEG_ROUTE_MAX = 512,      /* Route header lines, ready to write */
+	LEG_CONTACT_MAX = 192,
+	CALL_TMPL_MAX = 2048,     /* a-leg response header block */
+	CALL_ACK_MAX = 4096,      /* b-leg ACK kept for 2xx retransmissions */
+};
+
+enum { CALL_MAX_REDIRECTS = 3 };
+
+enum call_state {
+	CALL_TRYING,      /* INVITE sent on the b-leg, no dialog yet */
+	CALL_EARLY,       /* a provisional with a tag came back */
+	CALL_ANSWERED,    /* 2xx relayed to the a-leg, its ACK not yet in */
+	CALL_CONFIRMED,   /* ACKed on both legs */
+	CALL_ENDED,       /* BYE, CANCEL, error: being torn down */
+};
+
+enum { LEG_A = 0, LEG_B = 1 };
+
+/* One dialog of a call, on one zone. */
+struct leg {
+	struct hnode hn_cid;             /* b2bua->dialogs, by Call-ID */
+	unsigned idx;                    /* LEG_A or LEG_B: where it sits in its call */
+	unsigned zone;
+	struct sip_peer peer;            /* where this leg's requests go */
+	char callid[LEG_CALLID_MAX];
+	char ltag[LEG_TAG_MAX];          /* ours */
+	char rtag[LEG_TAG_MAX];          /* theirs; empty until known */
+	char target[LEG_URI_MAX];        /* Request-URI for in-dialog requests */
+	char luri[LEG_ADDR_MAX];         /* our side's address (From when we send), without tag */
+	char ruri[LEG_ADDR_MAX];         /* their side's address (To when we send), without tag */
+	char route[LEG_ROUTE_MAX];       /* "Route: ...\r\n" lines for requests on this leg */
+	char contact[LEG_CONTACT_MAX];   /* our Contact URI on this leg */
+	uint32_t lcseq;                  /* last CSeq we sent */
+	uint32_t rcseq;                  /* last CSeq they sent */
+	uint32_t invite_cseq;            /* CSeq of the INVITE that made this leg (for ACK, PRACK) */
+};
+
+struct relay;
+
+struct call {
+	struct hnode hn;                 /* b2bua->calls, by id */
+	struct b2bua *b;
+	uint64_t id;
+	enum call_state state;
+	struct leg leg[2];
+	struct txn_server *ist;          /* a-leg INVITE, until its final response */
+	struct txn_client *ict;          /* b-leg INVITE, until its final response */
+	struct media_session *ms;
+	char *tmpl;                      /* a-leg response headers (Via..CSeq, To with our tag) */
+	size_t tmpl_len;
+	char *rr;                        /* a-leg INVITE's Record-Route lines, for 18x/2xx */
+	size_t rr_len;
+	char *binv;                      /* the b-leg INVITE as sent, until its final response */
+	size_t binv_len;
+	unsigned redirects;              /* 3xx followed on the private side */
+	char *ack;                       /* b-leg ACK for the 2xx, resent on its retransmissions */
+	size_t ack_len;
+	char *answer2xx;                 /* the 2xx sent on the a-leg, retransmitted until ACK */
+	size_t answer_len;
+	struct tmr t2xx;                 /* 2xx retransmission (RFC 3261 13.3.1.4) */
+	struct txn_server *t2xx_st;      /* the INVITE transaction the 2xx goes out on */
+	uint32_t t2xx_interval;
+	uint64_t t2xx_deadline;
+	unsigned ack_leg;                /* the leg whose ACK ends the retransmission */
+	uint32_t ack_cseq;               /* CSeq of the other leg's INVITE, for its ACK */
+	struct relay *reinvite;          /* the last re-INVITE relayed, kept to re-ACK its 2xx */
+	bool offer_pending;              /* a re-INVITE or UPDATE is under way: glare gets 491 */
+	char reason[256];                /* Reason line for the BYEs we send */
+	bool cancelled;
+	bool late_offer;                 /* INVITE without SDP: the answer comes in the ACK */
+	uint64_t start_ms, answer_ms, end_ms;
+	uint16_t final_code;
+	char cause[64];                  /* why it ended, for the call record */
+};
+
+struct b2bua {
+	struct b2bua_cfg bc;
+	struct htable calls;             /* struct call by id */
+	struct htable dialogs;           /* struct leg by Call-ID, for peers that ignore our Contact */
+	uint64_t next_id;
+	struct tmr_heap tmrs;            /* call timers (2xx retransmission) */
+	uint64_t now;                    /* the loop's clock, as last given */
+	struct token_key *tk;
+	struct hdr_policy *policy[ZONE_COUNT];   /* by the zone a message goes to */
+	struct leak_checker *leak;
+	struct sip_peer core;
+	struct b2bua_stats stats;
+	char extra[256];                 /* headers of our OPTIONS answer */
+	struct sip_msg *scratch;
+	struct sdp_session *sdp;         /* scratch, large */
+	char out[SIP_MAX_MSG];           /* scratch: a message being built */
+	char hdrs[SIP_MAX_MSG];          /* scratch: headers the policy kept */
+	char body[SIP_MAX_BODY];         /* scratch: a rewritten SDP */
+	uint64_t cps_sec;                /* admission: the current second and its new calls */
+	unsigned cps_count;
+	int cdr_fd;                      /* data_dir/calls.jsonl */
+	bool cdr_dirty;
+	struct tmr cdr_tmr;
+};
+
+struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size);
+void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint16_t code,
+		 const char *reason, const struct pl *extra);
+
+int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *leg);
+void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, unsigned ezone,
+		 const struct sip_peer *dst, const char *ruri);
+void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip_msg *req);
+int call_ack(struct call *c, unsigned li, struct sip_msg *ack);
+void call_end(struct call *c, const char *cause, bool bye);
+void call_media_timeout(struct media_session *ms, void *arg);
+void call_record(struct call *c);
+int cdr_open(struct b2bua *b);
+void cdr_close(struct b2bua *b);
+void b2bua_reply_st(struct call *c, uint16_t code);
+
+#endif

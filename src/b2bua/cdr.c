@@ -1,0 +1,122 @@
+/* cdr: one JSON line per call appended to data_dir/calls.jsonl, flushed to disk within a second. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "call.h"
+
+enum { CDR_SYNC_MS = 1000 };
+
+static void iso_time(char *buf, size_t size, uint64_t mono_ms, uint64_t now_mono)
+{
+	struct timespec ts;
+	time_t t;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = ts.tv_sec - (time_t)((now_mono - mono_ms) / 1000);
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void cdr_sync(void *arg)
+{
+	struct b2bua *b = arg;
+
+	if (b->cdr_fd != -1 && b->cdr_dirty && fdatasync(b->cdr_fd) == -1)
+		log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
+	b->cdr_dirty = false;
+}
+
+/* Open data_dir/calls.jsonl for appending (owner-only). */
+int cdr_open(struct b2bua *b)
+{
+	char path[512];
+
+	b->cdr_fd = -1;
+	if (snprintf(path, sizeof(path), "%s/calls.jsonl", b->bc.cfg->general.data_dir) >=
+	    (int)sizeof(path))
+		return ENAMETOOLONG;
+	b->cdr_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (b->cdr_fd == -1) {
+		log_error("%s: %s", path, strerror(errno));
+		return errno;
+	}
+	return 0;
+}
+
+void cdr_close(struct b2bua *b)
+{
+	tmr_cancel(&b->tmrs, &b->cdr_tmr);
+	cdr_sync(b);
+	if (b->cdr_fd != -1)
+		close(b->cdr_fd);
+	b->cdr_fd = -1;
+}
+
+/*
+ * The call's record: both legs' Call-IDs, from, to, source, times, cause,
+ * media counters. Written with one write(2) on an O_APPEND file, so lines
+ * never interleave; made durable by the next sync (at most CDR_SYNC_MS).
+ */
+void call_record(struct call *c)
+{
+	struct b2bua *b = c->b;
+	char start[32], answer[32] = "", end[32], src[NET_ADDRSTRLEN];
+	json_t *o, *media;
+	char *line;
+	size_t n;
+
+	if (b->cdr_fd == -1)
+		return;
+	iso_time(start, sizeof(start), c->start_ms, b->now);
+	if (c->answer_ms)
+		iso_time(answer, sizeof(answer), c->answer_ms, b->now);
+	iso_time(end, sizeof(end), c->end_ms, b->now);
+	net_sa_str(&c->leg[LEG_A].peer.addr, src, sizeof(src));
+	media = json_array();
+	for (unsigned i = 0; c->ms && i < MEDIA_MAX_STREAMS; i++) {
+		struct media_stream_stats st;
+
+		if (media_stream_stats(c->ms, i, &st))
+			continue;
+		json_array_append_new(media, json_pack("{s:i, s:[I,I], s:[I,I], s:[i,i], s:[f,f]}",
+			"stream", (int)i,
+			"packets", (json_int_t)st.packets[0], (json_int_t)st.packets[1],
+			"bytes", (json_int_t)st.bytes[0], (json_int_t)st.bytes[1],
+			"lost", (int)st.lost[0], (int)st.lost[1],
+			"jitter_ms", st.jitter_ms[0], st.jitter_ms[1]));
+	}
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:f, s:i, s:s, s:o}",
+		      "id", (json_int_t)c->id,
+		      "a_call_id", c->leg[LEG_A].callid,
+		      "b_call_id", c->leg[LEG_B].callid,
+		      "from", c->leg[LEG_A].ruri,
+		      "to", c->leg[LEG_B].target,
+		      "source", src,
+		      "start", start,
+		      "answer", answer[0] ? answer : NULL,
+		      "end", end,
+		      "duration_s", c->answer_ms ? (double)(c->end_ms - c->answer_ms) / 1000.0 : 0.0,
+		      "final", (int)c->final_code,
+		      "cause", c->cause,
+		      "media", media);
+	if (!o)
+		return;
+	line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!line)
+		return;
+	n = strlen(line);
+	line[n] = '\n';
+	if (write(b->cdr_fd, line, n + 1) != (ssize_t)(n + 1))
+		log_warn("calls.jsonl: write: %s", strerror(errno));
+	free(line);
+	b->cdr_dirty = true;
+	if (!tmr_armed(&b->cdr_tmr))
+		tmr_start(&b->tmrs, &b->cdr_tmr, b->now + CDR_SYNC_MS, cdr_sync, b);
+}

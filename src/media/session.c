@@ -1,0 +1,371 @@
+/* session: a call's media streams: port pairs on both zones, peers from SDP, stats, inactivity. */
+#include <errno.h>
+#include <netinet/ip.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "media_int.h"
+
+/* Unregister and close one socket; fd -1 means it was never opened. */
+static void sock_close(struct media_engine *me, struct media_sock *ms)
+{
+	if (ms->fd == -1)
+		return;
+	event_del(&ms->ev);
+	close(ms->fd);
+	ms->fd = -1;
+	me->nsockets--;
+}
+
+/*
+ * Open a socket bound to the zone address and port and register it for
+ * reading. EADDRINUSE: someone else holds the port (the caller skips the
+ * pair); ENOSPC: out of file descriptors.
+ */
+static int sock_open(struct media_engine *me, struct media_stream *st, unsigned zone,
+		     unsigned kind, uint16_t port)
+{
+	struct media_sock *ms = &st->side[zone].sock[kind];
+	union media_sa local = me->addr[zone];
+	int one = 1, rcvbuf = MEDIA_SOCK_RCVBUF, tos = MEDIA_TOS_EF, fd, err;
+
+	fd = socket(local.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return errno == EMFILE || errno == ENFILE ? ENOSPC : errno;
+	/* no SO_REUSEADDR: a port someone else holds must fail to bind */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (local.sa.sa_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
+	} else {
+		setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+	}
+	media_sa_set_port(&local, port);
+	if (bind(fd, &local.sa, media_sa_len(&local)) == -1) {
+		err = errno;
+		goto out_close;
+	}
+	ms->st = st;
+	ms->zone = (uint8_t)zone;
+	ms->kind = (uint8_t)kind;
+	ms->latched = false;
+	if (event_assign(&ms->ev, me->base, fd, EV_READ | EV_PERSIST, media_sock_readable, ms) ==
+		    -1 ||
+	    event_add(&ms->ev, NULL) == -1) {
+		err = ENOMEM;
+		goto out_close;
+	}
+	ms->fd = fd;
+	me->nsockets++;
+	return 0;
+
+ out_close:
+	close(fd);
+	return err;
+}
+
+/*
+ * Reserve a pair on zone and bind its RTP port (and RTCP port unless
+ * rtcp_mux). A pair whose port is busy goes to the back of the pool and the
+ * next is tried, at most once each. ENOSPC: no usable pair.
+ */
+static int side_open(struct media_engine *me, struct media_stream *st, unsigned zone,
+		     bool rtcp_mux)
+{
+	struct media_pool *pool = &me->pool[zone];
+	struct media_side *sd = &st->side[zone];
+	unsigned tries = pool->nfree;
+
+	while (tries--) {
+		unsigned pair;
+		uint16_t port;
+		int err = media_pool_get(pool, &pair);
+
+		if (err)
+			return err;
+		port = media_pool_port(pool, pair);
+		err = sock_open(me, st, zone, MEDIA_RTP, port);
+		if (!err && !rtcp_mux) {
+			err = sock_open(me, st, zone, MEDIA_RTCP, (uint16_t)(port + 1));
+			if (err)
+				sock_close(me, &sd->sock[MEDIA_RTP]);
+		}
+		if (err == EADDRINUSE || err == EACCES) {
+			me->bind_skipped++;
+			media_pool_skip(pool, pair);
+			continue;
+		}
+		if (err) {
+			media_pool_put(pool, pair);
+			return err;
+		}
+		sd->pair = pair;
+		sd->port = port;
+		return 0;
+	}
+	return ENOSPC;
+}
+
+static void side_close(struct media_engine *me, struct media_side *sd, unsigned zone)
+{
+	bool reserved = sd->sock[MEDIA_RTP].fd != -1;
+
+	sock_close(me, &sd->sock[MEDIA_RTP]);
+	sock_close(me, &sd->sock[MEDIA_RTCP]);
+	if (reserved)
+		media_pool_put(&me->pool[zone], sd->pair);
+}
+
+static void stream_destroy(void *data)
+{
+	struct media_stream *st = data;
+	struct media_engine *me = st->sess->me;
+
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		side_close(me, &st->side[z], z);
+	me->nstreams--;
+}
+
+/* Close every stream, unlink from the engine and drop the engine reference. */
+static void session_destroy(void *data)
+{
+	struct media_session *s = data;
+	struct media_engine *me = s->me;
+
+	for (unsigned i = 0; i < MEDIA_MAX_STREAMS; i++)
+		s->streams[i] = mem_deref(s->streams[i]);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		me->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	me->nsessions--;
+	mem_deref(me);
+}
+
+/* A session for one call, linked into the engine's sweep list. */
+int media_session_alloc(struct media_session **sp, struct media_engine *me,
+			media_timeout_h *th, void *arg)
+{
+	struct media_session *s;
+
+	if (!sp || !me)
+		return EINVAL;
+	if (me->nsessions >= me->cfg.max_streams)
+		return ENOSPC;
+	s = mem_zalloc(sizeof(*s), session_destroy);
+	if (!s)
+		return ENOMEM;
+	s->me = mem_ref(me);
+	s->th = th;
+	s->arg = arg;
+	s->next = me->sessions;
+	if (me->sessions)
+		me->sessions->prev = s;
+	me->sessions = s;
+	me->nsessions++;
+	*sp = s;
+	return 0;
+}
+
+/* Reserve and bind the stream's ports on both zones (see media.h). */
+int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
+		      uint16_t port[MEDIA_ZONES])
+{
+	struct media_engine *me;
+	struct media_stream *st;
+	int err;
+
+	if (!s || idx >= MEDIA_MAX_STREAMS || !port)
+		return EINVAL;
+	me = s->me;
+	st = s->streams[idx];
+	if (st) {
+		for (unsigned z = 0; z < MEDIA_ZONES; z++)
+			port[z] = st->side[z].port;
+		return 0;
+	}
+	if (me->nstreams >= me->cfg.max_streams)
+		return ENOSPC;
+	st = mem_zalloc(sizeof(*st), stream_destroy);
+	if (!st)
+		return ENOMEM;
+	st->sess = s;
+	st->idx = idx;
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		for (unsigned k = 0; k < MEDIA_KINDS; k++)
+			st->side[z].sock[k].fd = -1;
+	me->nstreams++;
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		err = side_open(me, st, z, rtcp_mux);
+		if (err)
+			goto out_close;
+	}
+	st->last_rx_ms = time_mono_ms();
+	s->streams[idx] = st;
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		port[z] = st->side[z].port;
+	return 0;
+
+ out_close:
+	mem_deref(st);
+	return err;
+}
+
+/* Copy an optional address; AF_UNSPEC leaves *set false. EINVAL: another family. */
+static int peer_addr(union media_sa *d, bool *set, const struct sockaddr_storage *s)
+{
+	*set = s->ss_family != AF_UNSPEC;
+	if (!*set) {
+		memset(d, 0, sizeof(*d));
+		return 0;
+	}
+	return media_sa_set(d, s) ? EINVAL : 0;
+}
+
+/*
+ * Record zone's peer (see media.h). The public zone's peer is taken to be
+ * behind NAT when its SDP address is private and its signalling came from
+ * another IP: nothing is sent to it until its first packet latches.
+ * Policing runs at policing_factor x expected_pps for RTP and at
+ * policing_factor x MEDIA_RTCP_PPS for RTCP.
+ */
+int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
+		      const struct media_peer *peer)
+{
+	struct media_engine *me;
+	struct media_stream *st;
+	struct media_side *sd;
+	union media_sa rtp, rtcp, sig;
+	bool have_rtcp, have_sig, have_rtp;
+	uint64_t now = time_mono_ms();
+
+	if (!s || !peer || idx >= MEDIA_MAX_STREAMS || zone >= MEDIA_ZONES || !s->streams[idx])
+		return EINVAL;
+	me = s->me;
+	st = s->streams[idx];
+	sd = &st->side[zone];
+	if (peer_addr(&rtp, &have_rtp, &peer->rtp) || !have_rtp ||
+	    rtp.sa.sa_family != me->addr[zone].sa.sa_family ||
+	    peer_addr(&rtcp, &have_rtcp, &peer->rtcp) ||
+	    (have_rtcp && rtcp.sa.sa_family != rtp.sa.sa_family) ||
+	    peer_addr(&sig, &have_sig, &peer->sig_src))
+		return EINVAL;
+	if (!have_rtcp) {
+		rtcp = rtp;
+		media_sa_set_port(&rtcp, (uint16_t)(media_sa_port(&rtp) + 1));
+	}
+	/* a new address or signalling source forgets the latched sources */
+	if (!sd->peer_set || !media_sa_eq(&sd->sdp_rtp, &rtp) || have_sig != sd->have_sig ||
+	    (have_sig && !media_sa_eq_ip(&sig, &sd->sig_src))) {
+		sd->sock[MEDIA_RTP].latched = false;
+		sd->sock[MEDIA_RTCP].latched = false;
+	} else if (!media_sa_eq(&sd->sdp_rtcp, &rtcp)) {
+		sd->sock[MEDIA_RTCP].latched = false;
+	}
+	sd->sdp_rtp = rtp;
+	sd->sdp_rtcp = rtcp;
+	sd->sig_src = sig;
+	sd->have_sig = have_sig;
+	sd->hold = peer->hold || media_sa_is_any(&rtp) || !media_sa_port(&rtp);
+	sd->rtcp_mux = peer->rtcp_mux;
+	sd->nat = zone == ZONE_PUBLIC && have_sig && !media_sa_eq_ip(&sig, &rtp) &&
+		  media_sa_is_private(&rtp);
+	sd->clock_rate = peer->clock_rate;
+	if (!sd->peer_set || sd->expected_pps != peer->expected_pps) {
+		bool on = me->cfg.policing && peer->expected_pps;
+		uint32_t f = me->cfg.policing_factor ? me->cfg.policing_factor : 1;
+
+		sd->expected_pps = peer->expected_pps;
+		media_bucket_set(&sd->bucket[MEDIA_RTP], on ? peer->expected_pps * f : 0, now);
+		media_bucket_set(&sd->bucket[MEDIA_RTCP], on ? MEDIA_RTCP_PPS * f : 0, now);
+	}
+	/* opened with rtcp-mux, but this peer wants RTCP apart: bind RTP + 1 if we can */
+	if (!peer->rtcp_mux && sd->sock[MEDIA_RTCP].fd == -1 &&
+	    sock_open(me, st, zone, MEDIA_RTCP, (uint16_t)(sd->port + 1)))
+		log_debug("media: RTCP port %u busy: RTCP leaves by the RTP port",
+			  (unsigned)(sd->port + 1));
+	sd->peer_set = true;
+	st->last_rx_ms = now;
+	return 0;
+}
+
+/* Close stream idx and give its pairs back; a later open gets new ports. */
+void media_stream_close(struct media_session *s, unsigned idx)
+{
+	if (!s || idx >= MEDIA_MAX_STREAMS)
+		return;
+	s->streams[idx] = mem_deref(s->streams[idx]);
+}
+
+int media_stream_stats(const struct media_session *s, unsigned idx,
+		       struct media_stream_stats *st)
+{
+	const struct media_stream *m;
+
+	if (!s || !st || idx >= MEDIA_MAX_STREAMS)
+		return EINVAL;
+	m = s->streams[idx];
+	if (!m)
+		return ENOENT;
+	memset(st, 0, sizeof(*st));
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		const struct media_side *sd = &m->side[z];
+
+		st->packets[z] = sd->packets;
+		st->bytes[z] = sd->bytes;
+		st->rtcp_packets[z] = sd->rtcp;
+		st->relayed[z] = sd->relayed;
+		st->dropped_source[z] = sd->dropped_source;
+		st->dropped_policing[z] = sd->dropped_policing;
+		st->dropped_no_dest[z] = sd->dropped_no_dest;
+		st->lost[z] = media_rtpstat_lost(&sd->rtp);
+		st->jitter_ms[z] = media_rtpstat_jitter_ms(&sd->rtp, sd->clock_rate);
+		st->latched[z] = sd->sock[MEDIA_RTP].latched;
+		if (st->latched[z])
+			media_sa_get(&st->latched_addr[z], &sd->sock[MEDIA_RTP].latched_addr);
+		st->port[z] = sd->port;
+	}
+	return 0;
+}
+
+/* Both peers known and neither on hold: media is expected to flow. */
+static bool stream_active(const struct media_stream *st)
+{
+	return st->side[0].peer_set && st->side[1].peer_set && !st->side[0].hold &&
+	       !st->side[1].hold;
+}
+
+/*
+ * Report each session whose active streams all received nothing for the
+ * timeout (a session without an active stream is left alone). The handler
+ * may free the session it is given, so the next one is taken first.
+ */
+void media_engine_sweep(struct media_engine *me, uint64_t now_ms)
+{
+	struct media_session *s, *next;
+
+	for (s = me->sessions; s; s = next) {
+		bool active = false, idle = true;
+
+		next = s->next;
+		if (s->timed_out)
+			continue;
+		for (unsigned i = 0; i < MEDIA_MAX_STREAMS; i++) {
+			const struct media_stream *st = s->streams[i];
+
+			if (!st || !stream_active(st))
+				continue;
+			active = true;
+			if (st->last_rx_ms >= now_ms || now_ms - st->last_rx_ms < me->timeout_ms)
+				idle = false;
+		}
+		if (!active || !idle)
+			continue;
+		s->timed_out = true;
+		me->timeouts++;
+		if (s->th)
+			s->th(s, s->arg);
+	}
+}
