@@ -56,6 +56,20 @@ static int host_resolve(const struct config_host *h, uint16_t port, struct socka
 	return 0;
 }
 
+/*
+ * A new token key every TOKEN_ROTATE_MS; the one before stays valid until
+ * the next rotation, so a Contact handed out lives at least that long
+ * (calls longer than that end at their next in-dialog request: a day).
+ */
+static void token_rotate(void *arg)
+{
+	struct b2bua *b = arg;
+
+	if (token_key_rotate(b->tk))
+		log_warn("token key rotation failed: keeping the current key");
+	tmr_start(&b->tmrs, &b->rotate_tmr, b->now + TOKEN_ROTATE_MS, token_rotate, b);
+}
+
 int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 {
 	const struct sbc_config *cfg = bc->cfg;
@@ -102,7 +116,17 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 	if (err) {
 		log_error("core %s: cannot resolve", cfg->core.address.name);
 		goto out_free;
+	} else {
+		char ip[NET_ADDRSTRLEN];
+
+		/* what the core's name resolved to is private too */
+		if (net_sa_ip_str(&b->core.addr, ip, sizeof(ip)) == 0)
+			err = leak_checker_add(b->leak, ip);
+		if (err)
+			goto out_free;
 	}
+	b->now = time_mono_ms();
+	tmr_start(&b->tmrs, &b->rotate_tmr, b->now + TOKEN_ROTATE_MS, token_rotate, b);
 	n = snprintf(b->extra, sizeof(b->extra),
 		     "Allow: " B2BUA_ALLOW "\r\nAccept: application/sdp\r\nServer: %s\r\n",
 		     cfg->general.product);

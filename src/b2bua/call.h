@@ -26,6 +26,8 @@ enum {
 
 enum { CALL_MAX_REDIRECTS = 3 };
 
+#define TOKEN_ROTATE_MS (24ULL * 3600 * 1000)
+
 enum call_state {
 	CALL_TRYING,      /* INVITE sent on the b-leg, no dialog yet */
 	CALL_EARLY,       /* a provisional with a tag came back */
@@ -111,6 +113,7 @@ struct b2bua {
 	char out[SIP_MAX_MSG];           /* scratch: a message being built */
 	char hdrs[SIP_MAX_MSG];          /* scratch: headers the policy kept */
 	char body[SIP_MAX_BODY];         /* scratch: a rewritten SDP */
+	struct tmr rotate_tmr;           /* token key rotation */
 	uint64_t cps_sec;                /* admission: the current second and its new calls */
 	unsigned cps_count;
 	int cdr_fd;                      /* data_dir/calls.jsonl */
