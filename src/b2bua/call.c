@@ -1073,6 +1073,7 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 			    req->mid == SIP_METHOD_REFER;
 	struct pl body = req->body, *bp = req->body.l ? &body : NULL;
 	struct pl tag = PL_INIT;
+	char rack[64] = "";
 	struct wbuf wb;
 	int err;
 
@@ -1094,9 +1095,30 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 	}
 	if (err)
 		goto out_fail;
+	if (req->mid == SIP_METHOD_PRACK) {
+		/* RAck: RSeq as it was, the CSeq of this call's INVITE on the other leg (RFC 3262 7.2) */
+		const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_RACK);
+		uint32_t rseq;
+		struct pl v, num;
+
+		if (!h) {
+			err = EBADMSG;
+			goto out_fail;
+		}
+		v = pl_trim(h->val);
+		num.p = v.p;
+		for (num.l = 0; num.l < v.l && v.p[num.l] >= '0' && v.p[num.l] <= '9'; num.l++)
+			;
+		if (pl_u32(&num, &rseq)) {
+			err = EBADMSG;
+			goto out_fail;
+		}
+		fmt(rack, sizeof(rack), "RAck: %u %u INVITE\r\n", rseq, ol->invite_cseq);
+	}
 	r->cseq = ++ol->lcseq;
 	wbuf_init(&wb, b->out, sizeof(b->out));
-	err = leg_request(c, o, &req->method, r->cseq, dialog_usage, req, NULL, bp, &wb);
+	err = leg_request(c, o, &req->method, r->cseq, dialog_usage, req, rack[0] ? rack : NULL, bp,
+			  &wb);
 	if (!err)
 		err = leak_guard(c, ol->zone, wb.p, wb.len);
 	if (!err)
