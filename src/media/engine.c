@@ -5,6 +5,7 @@
 
 #include "media_int.h"
 
+/* Destructor: runs after the last session is gone (sessions hold a reference). */
 static void engine_destroy(void *data)
 {
 	struct media_engine *me = data;
@@ -15,6 +16,7 @@ static void engine_destroy(void *data)
 		media_pool_close(&me->pool[z]);
 }
 
+/* The periodic sweep timer: report idle sessions. */
 static void sweep_h(evutil_socket_t fd, short what, void *arg)
 {
 	struct media_engine *me = arg;
@@ -115,6 +117,7 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 	return err;
 }
 
+/* A snapshot of the engine's counters; all zero for NULL. */
 void media_engine_stats(const struct media_engine *me, struct media_engine_stats *st)
 {
 	memset(st, 0, sizeof(*st));

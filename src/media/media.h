@@ -74,8 +74,9 @@ struct media_peer {
 /*
  * Set (or update, on a re-offer) what zone's peer said. A change of RTP
  * address or signalling source forgets that zone's latched sources.
- * EINVAL: no such open stream or zone, or an address family that is not
- * the zone's.
+ * hold with rtp left AF_UNSPEC (c=0.0.0.0) puts the peer on hold and keeps
+ * its addresses and latch. EINVAL: no such open stream or zone, no RTP
+ * address (and not hold), or an address family that is not the zone's.
  */
 int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 		      const struct media_peer *peer);
@@ -118,7 +119,7 @@ struct media_engine_stats {
 
 void media_engine_stats(const struct media_engine *me, struct media_engine_stats *st);
 
-/* The RTP/RTCP packet rate policing expects for a ptime in ms (0: 20 ms). */
+/* The RTP packet rate policing expects for a ptime in ms (0: 20 ms): 1000 / ptime, rounded up. */
 uint32_t media_pps_from_ptime(unsigned ptime_ms);
 
 /*

@@ -106,6 +106,7 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 	return ENOSPC;
 }
 
+/* Close a zone's sockets and give its pair back to the zone's pool. */
 static void side_close(struct media_engine *me, struct media_side *sd, unsigned zone)
 {
 	bool reserved = sd->sock[MEDIA_RTP].fd != -1;
@@ -116,6 +117,7 @@ static void side_close(struct media_engine *me, struct media_side *sd, unsigned 
 		media_pool_put(&me->pool[zone], sd->pair);
 }
 
+/* Destructor: both zones' sockets closed and pairs released (also for a half-opened stream). */
 static void stream_destroy(void *data)
 {
 	struct media_stream *st = data;
@@ -200,7 +202,7 @@ int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		err = side_open(me, st, z, rtcp_mux);
 		if (err)
-			goto out_close;
+			goto out_free;
 	}
 	st->last_rx_ms = time_mono_ms();
 	s->streams[idx] = st;
@@ -208,7 +210,7 @@ int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
 		port[z] = st->side[z].port;
 	return 0;
 
- out_close:
+ out_free:
 	mem_deref(st);
 	return err;
 }
@@ -246,8 +248,16 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 	me = s->me;
 	st = s->streams[idx];
 	sd = &st->side[zone];
-	if (peer_addr(&rtp, &have_rtp, &peer->rtp) || !have_rtp ||
-	    rtp.sa.sa_family != me->addr[zone].sa.sa_family ||
+	if (peer_addr(&rtp, &have_rtp, &peer->rtp))
+		return EINVAL;
+	if (!have_rtp && peer->hold) {
+		/* c=0.0.0.0 style hold without an address: keep what was known */
+		sd->hold = true;
+		sd->peer_set = true;
+		st->last_rx_ms = now;
+		return 0;
+	}
+	if (!have_rtp || rtp.sa.sa_family != me->addr[zone].sa.sa_family ||
 	    peer_addr(&rtcp, &have_rtcp, &peer->rtcp) ||
 	    (have_rtcp && rtcp.sa.sa_family != rtp.sa.sa_family) ||
 	    peer_addr(&sig, &have_sig, &peer->sig_src))
@@ -299,6 +309,7 @@ void media_stream_close(struct media_session *s, unsigned idx)
 	s->streams[idx] = mem_deref(s->streams[idx]);
 }
 
+/* A snapshot of stream idx's counters (see media.h). */
 int media_stream_stats(const struct media_session *s, unsigned idx,
 		       struct media_stream_stats *st)
 {
