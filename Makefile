@@ -123,8 +123,17 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@/usr/bin/python3 tests/run.py
 
+# Each benchmark prints its figures; none of them asserts. The network ones
+# build their own namespaces (root) and take a few minutes each.
+BENCHES   ?= sip options calls rtp
+
 bench: all
-	@$(BUILD)/tools/bench-sip
+	@for b in $(BENCHES); do \
+		case $$b in \
+		sip) $(BUILD)/tools/bench-sip || exit 1 ;; \
+		*) SBC_BUILD=$(abspath $(BUILD)) tools/bench-$$b || exit 1 ;; \
+		esac; \
+	done
 
 clean:
 	rm -rf build build-asan build-fuzz

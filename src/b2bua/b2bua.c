@@ -94,12 +94,9 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 	err = sip_msg_alloc(&b->scratch);
 	if (!err)
 		err = token_key_alloc(&b->tk);
-	for (unsigned z = 0; !err && z < ZONE_COUNT; z++) {
+	/* RAck is HDR_OWN in the table (never copied): relay_start writes it for its leg */
+	for (unsigned z = 0; !err && z < ZONE_COUNT; z++)
 		err = hdr_policy_alloc(&b->policy[z], z, cfg->general.product);
-		/* RAck names a CSeq of its leg: the call writes it (relay_start) */
-		if (!err)
-			err = hdr_policy_set(b->policy[z], "RAck", HDR_DROP);
-	}
 	if (!err)
 		err = leak_checker_alloc(&b->leak, cfg);
 	if (!err && bc->host[ZONE_PRIVATE])

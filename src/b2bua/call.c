@@ -241,11 +241,11 @@ static int sdp_relay(struct call *c, unsigned from, const struct pl *body, struc
 		peer.hold = sdp_media_is_hold(s, m);
 		peer.rtcp_mux = m->rtcp_mux;
 		peer.sig_src = c->leg[from].peer.addr;
-		if (conn->is_hold) {
-			peer.hold = true;
-		} else if (net_sa_from_pl(&peer.rtp, &conn->addr, m->port)) {
+		/* 0.0.0.0 (hold) too: media_stream_peer needs an address and sends it nothing */
+		if (net_sa_from_pl(&peer.rtp, &conn->addr, m->port))
 			return EBADMSG;   /* a host name: the relay needs an address */
-		}
+		if (conn->is_hold)
+			peer.hold = true;
 		if (pl_caseeq_str(&m->type, "audio")) {
 			uint32_t pt = 0;
 
@@ -1197,7 +1197,9 @@ int call_ack(struct call *c, unsigned li, struct sip_msg *ack)
 
 	if (!dialog_matches(&c->leg[li], ack) || sip_msg_cseq(ack, &cs))
 		return ENOENT;
-	if (!c->t2xx_st || li != c->ack_leg || cs->num != c->leg[li].rcseq)
+	/* the INVITE's CSeq: a PRACK or UPDATE before the ACK has moved rcseq on */
+	if (!c->t2xx_st || li != c->ack_leg ||
+	    cs->num != (c->state == CALL_ANSWERED ? c->leg[li].invite_cseq : c->leg[li].rcseq))
 		return 0;   /* a retransmitted ACK: absorbed */
 	tmr_cancel(&b->tmrs, &c->t2xx);
 	c->t2xx_st = txn_server_release(c->t2xx_st);

@@ -73,6 +73,7 @@ typedef void (net_conn_ping_h)(struct net_conn *c, size_t crlfs, void *arg);
 
 struct net_stream_cfg {
 	unsigned max_conns;          /* in total */
+	unsigned *shared_active;     /* when set: the count max_conns bounds, shared by streams */
 	unsigned max_per_source;     /* per remote IP address */
 	unsigned idle_s;             /* close after this long without input */
 	size_t max_msg;              /* a message larger than this closes the connection */

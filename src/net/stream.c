@@ -53,6 +53,12 @@ struct net_stream {
 
 static uint32_t conn_id_next = 1;
 
+/* Open connections that max_conns bounds: of every stream sharing the counter, or this one's. */
+static unsigned *active_count(struct net_stream *s)
+{
+	return s->cfg.shared_active ? s->cfg.shared_active : &s->stats.active;
+}
+
 static uint32_t id_hash(uint32_t id)
 {
 	return id * 2654435761u;
@@ -115,6 +121,8 @@ static void conn_free(struct net_conn *c)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
 	s->stats.active--;
+	if (s->cfg.shared_active)
+		(*s->cfg.shared_active)--;
 	mem_deref(c);
 }
 
@@ -233,6 +241,8 @@ static int conn_new(struct net_stream *s, evutil_socket_t fd, const struct socka
 	htable_add(&s->by_id, &c->by_id, id_hash(c->id));
 	htable_add(&s->by_addr, &c->by_addr, net_sa_hash(peer));
 	s->stats.active++;
+	if (s->cfg.shared_active)
+		(*s->cfg.shared_active)++;
 	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
 	if (s->cfg.idle_s)
 		bufferevent_set_timeouts(c->bev, &idle, NULL);
@@ -257,7 +267,7 @@ static void stream_accept(struct evconnlistener *lst, evutil_socket_t fd, struct
 	(void)lst;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, sa, MIN((size_t)salen, sizeof(peer)));
-	if (s->cfg.max_conns && s->stats.active >= s->cfg.max_conns) {
+	if (s->cfg.max_conns && *active_count(s) >= s->cfg.max_conns) {
 		s->stats.refused_total++;
 		close(fd);
 		return;
@@ -403,7 +413,7 @@ static int conn_connect(struct net_stream *s, const struct sockaddr_storage *dst
 	struct net_conn *c;
 	int err;
 
-	if (s->cfg.max_conns && s->stats.active >= s->cfg.max_conns) {
+	if (s->cfg.max_conns && *active_count(s) >= s->cfg.max_conns) {
 		s->stats.refused_total++;
 		return EMFILE;
 	}

@@ -36,6 +36,7 @@ struct sip_transp {
 	void *arg;
 	struct transp_zone zones[SIP_MAX_ZONES];
 	struct sip_transp_stats stats;
+	unsigned conns;             /* TCP and TLS connections of all zones ([sip] max_connections) */
 	struct sip_msg *msg;        /* scratch message for input, reused */
 	struct sip_msg *fmsg;       /* scratch message for stream framing */
 	const char *fdata;          /* what fmsg holds, so input need not decode twice */
@@ -83,6 +84,7 @@ int sip_transp_alloc(struct sip_transp **tp, struct event_base *base,
 	t->base = base;
 	t->scfg = *scfg;
 	t->scfg.max_msg = SIP_MAX_MSG;
+	t->scfg.shared_active = &t->conns;
 	t->rh = rh;
 	t->arg = arg;
 	for (unsigned z = 0; z < SIP_MAX_ZONES; z++) {
@@ -304,8 +306,13 @@ static int stream_frame(const char *data, size_t len, size_t *skip, size_t *msgl
 
 	t->fdata = NULL;
 	if (err == ENODATA) {
-		/* consumed counts leading CRLFs (keep-alives) even without a message */
-		*skip = (consumed && all_crlf(data, consumed)) ? consumed : 0;
+		/*
+		 * consumed counts leading CRLFs (keep-alives) even without a
+		 * message. Fewer than 4 with nothing after them stay buffered:
+		 * half a CRLFCRLF ping split over two segments (RFC 5626 4.4.1).
+		 */
+		*skip = (consumed && all_crlf(data, consumed) && (consumed >= 4 || consumed < len)) ?
+			consumed : 0;
 		return ENODATA;
 	}
 	if (err) {

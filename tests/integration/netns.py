@@ -1165,6 +1165,37 @@ class TestNet:
                 p.stop(signal.SIGKILL)
         return answers
 
+    def sip_exchange(self, ns, proto, dst, port, steps, src=None, timeout=30.0):
+        """Run a siptool exchange script in ns over one UDP, TCP or TLS
+        socket to dst:port (see siptool.py: steps are dicts such as
+        {"send": text}, {"expect": n, "timeout": s}, {"listen": s},
+        {"wait_close": s}). Returns siptool's JSON as a dict, with
+        "messages": the texts of the SIP messages received, in order."""
+        cmd = [PYTHON, SIPTOOL, "exchange", "--proto", proto, "--dst", "%s:%d" % (dst, port),
+               "--timeout", str(timeout)]
+        if src:
+            cmd += ["--src", src]
+        r = self.run(ns, cmd, timeout=timeout + 30, input=json.dumps(steps))
+        if r.returncode not in (0, 2) or not r.stdout.strip():
+            raise NetError("siptool exchange: exit %d: %s" % (r.returncode, r.stderr.strip()))
+        out = json.loads(r.stdout)
+        out["messages"] = [e["msg"] for e in out["events"] if "msg" in e]
+        return out
+
+    def tcp_burst(self, ns, dst, port, src, count, keep, src2=None, count2=1, timeout=10.0):
+        """Open count TCP connections from src to dst:port in a burst and
+        report (siptool conns, a dict) how many the peer closed, how many
+        stayed open, and the answer to an OPTIONS on each one left open;
+        with src2, count2 more connections from src2 while those are held."""
+        cmd = [PYTHON, SIPTOOL, "conns", "--dst", "%s:%d" % (dst, port), "--src", src,
+               "--count", str(count), "--keep", str(keep), "--timeout", str(timeout)]
+        if src2:
+            cmd += ["--src2", src2, "--count2", str(count2)]
+        r = self.run(ns, cmd, timeout=timeout + 30)
+        if r.returncode != 0 or not r.stdout.strip():
+            raise NetError("siptool conns: exit %d: %s" % (r.returncode, r.stderr.strip()))
+        return json.loads(r.stdout)
+
     # -- sbcd -----------------------------------------------------------------
 
     def default_config(self):
