@@ -246,6 +246,24 @@ static bool admit(struct b2bua *b)
 	return true;
 }
 
+/*
+ * Before the transaction layer: an OPTIONS to the SBC itself is answered
+ * statelessly (its To tag is derived from the request, so a retransmission
+ * gets the same answer). Keep-alives then hold no transaction for Timer J:
+ * a trunk or a thousand phones pinging every second cannot fill the table.
+ * 0 when answered, ENOENT when the message is not such a request.
+ */
+int b2bua_stateless(struct b2bua *b, struct sip_msg *msg)
+{
+	struct pl extra = pl_from_str(b->extra);
+
+	if (!msg->req || !for_us(b, msg))
+		return ENOENT;
+	b->stats.options_answered++;
+	sip_transp_reply(b->bc.transp, msg, 200, NULL, &extra);
+	return 0;
+}
+
 /* A new server transaction: a call, a request within one, or something the SBC answers. */
 void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint64_t now)
 {

@@ -32,6 +32,7 @@ struct b2bua_stats {
 };
 
 int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc);
+int b2bua_stateless(struct b2bua *b, struct sip_msg *msg);
 void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint64_t now);
 int b2bua_ack(struct b2bua *b, struct txn_server *st, struct sip_msg *ack);
 uint64_t b2bua_next(const struct b2bua *b);

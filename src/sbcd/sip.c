@@ -42,6 +42,8 @@ void sbcd_sip_input(struct sip_msg *msg, void *arg)
 	struct sbcd *s = arg;
 	uint64_t now = time_mono_ms();
 
+	if (b2bua_stateless(s->b2bua, msg) == 0)
+		return;
 	txn_layer_recv(s->txn, msg, now);
 	txn_timer_arm(s, now);
 }
