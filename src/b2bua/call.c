@@ -194,6 +194,32 @@ static int leak_guard(struct call *c, unsigned zone, const char *msg, size_t len
 }
 
 /*
+ * RTP clock of the stream's first format, for jitter: its a=rtpmap rate
+ * ("opus/48000/2"), else the static payload types' 8000 for audio and
+ * 90000 for video (RFC 3551).
+ */
+static uint32_t media_clock_rate(const struct sdp_session *s, const struct sdp_media *m)
+{
+	struct pl fmt = PL_INIT, map, rate;
+	const char *slash;
+	uint32_t v;
+
+	if (sdp_media_fmt_next(m, &fmt) && sdp_media_fmt_attr(s, m, "rtpmap", &fmt, &map) &&
+	    (slash = pl_chr(&map, '/'))) {
+		rate.p = slash + 1;
+		rate.l = (size_t)(map.p + map.l - rate.p);
+		slash = pl_chr(&rate, '/');
+		if (slash)
+			rate.l = (size_t)(slash - rate.p);
+		if (!pl_u32(&rate, &v) && v >= 1000 && v <= 192000)
+			return v;
+	}
+	if (pl_caseeq_str(&m->type, "audio"))
+		return 8000;
+	return pl_caseeq_str(&m->type, "video") ? 90000 : 0;
+}
+
+/*
  * Rewrite an SDP from leg `from` for the other leg: every address the
  * other zone's media address, every port a relay port of the other zone;
  * the peer's own addresses and ports go to the media engine. ICE
@@ -241,21 +267,19 @@ static int sdp_relay(struct call *c, unsigned from, const struct pl *body, struc
 		peer.hold = sdp_media_is_hold(s, m);
 		peer.rtcp_mux = m->rtcp_mux;
 		peer.sig_src = c->leg[from].peer.addr;
-		/* 0.0.0.0 (hold) too: media_stream_peer needs an address and sends it nothing */
-		if (net_sa_from_pl(&peer.rtp, &conn->addr, m->port))
-			return EBADMSG;   /* a host name: the relay needs an address */
-		if (conn->is_hold)
+		if (conn->is_hold) {
 			peer.hold = true;
+		} else if (net_sa_from_pl(&peer.rtp, &conn->addr, m->port)) {
+			return EBADMSG;   /* a host name: the relay needs an address */
+		}
 		if (pl_caseeq_str(&m->type, "audio")) {
 			uint32_t pt = 0;
 
 			if (!sdp_attr_find(s, m, "ptime", &ptime) || pl_u32(&ptime, &pt) || pt > 1000)
 				pt = 0;
 			peer.expected_pps = media_pps_from_ptime(pt);
-			peer.clock_rate = 8000;
-		} else if (pl_caseeq_str(&m->type, "video")) {
-			peer.clock_rate = 90000;
 		}
+		peer.clock_rate = media_clock_rate(s, m);
 		if (m->rtcp.present && !conn->is_hold) {
 			peer.rtcp = peer.rtp;
 			if (m->rtcp.has_addr &&
