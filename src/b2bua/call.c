@@ -15,6 +15,7 @@ struct relay {
 	enum sip_method mid;
 	bool sdp;
 	uint32_t cseq;                  /* on the other leg */
+	uint32_t in_cseq;               /* of the request on the leg it came in on */
 	bool done;                      /* final response relayed */
 	char *tmpl;                     /* response headers for the leg it came in on */
 	size_t tmpl_len;
@@ -360,6 +361,9 @@ static int leg_response(struct call *c, unsigned li, const char *tmpl, size_t tm
 	struct leg *l = &c->leg[li];
 	int err = wbuf_printf(out, "SIP/2.0 %u %.*s\r\n", resp->scode, (int)resp->reason.l,
 			      resp->reason.p);
+	/* a redirect from the public side to the private one keeps its (public) targets */
+	bool redirect = resp->scode >= 300 && resp->scode < 400 && l->zone == ZONE_PRIVATE &&
+			resp->src.zone == ZONE_PUBLIC;
 
 	if (!err)
 		err = wbuf_put(out, tmpl, tmpl_len);
@@ -367,6 +371,9 @@ static int leg_response(struct call *c, unsigned li, const char *tmpl, size_t tm
 		err = wbuf_put(out, c->rr, c->rr_len);
 	if (!err && contact)
 		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
+	for (const struct sip_hdr *h = redirect ? sip_msg_hdr(resp, SIP_HDR_CONTACT) : NULL;
+	     h && !err; h = sip_msg_hdr_next(resp, h))
+		err = wbuf_printf(out, "Contact: %.*s\r\n", (int)h->val.l, h->val.p);
 	if (!err)
 		err = hdr_policy_write(b->policy[l->zone], resp, b->bc.host[l->zone],
 				       resp->src.zone == ZONE_PRIVATE ? HDR_POLICY_F_TRUSTED : 0, out);
@@ -499,7 +506,7 @@ static void on_t2xx(void *arg)
 
 /* Send a 2xx on a server transaction and keep sending it until the ACK comes. */
 static int send_2xx(struct call *c, struct txn_server *st, const char *buf, size_t len,
-		    unsigned ack_leg, uint32_t ack_cseq)
+		    unsigned ack_leg, uint32_t ack_cseq, uint32_t in_cseq)
 {
 	struct b2bua *b = c->b;
 	int err = txn_server_send(st, buf, len, b->now);
@@ -516,6 +523,7 @@ static int send_2xx(struct call *c, struct txn_server *st, const char *buf, size
 	c->t2xx_st = mem_ref(st);
 	c->ack_leg = ack_leg;
 	c->ack_cseq = ack_cseq;
+	c->ack_in_cseq = in_cseq;
 	c->t2xx_interval = b->bc.cfg->sip.t1_ms;
 	c->t2xx_deadline = b->now + 64u * b->bc.cfg->sip.t1_ms;
 	return tmr_start(&b->tmrs, &c->t2xx, b->now + c->t2xx_interval, on_t2xx, c);
@@ -686,7 +694,8 @@ static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg 
 		c->answer_ms = b->now;
 		b->stats.calls_answered++;
 		/* ict stays: the b-leg's 2xx retransmissions come up through it to be re-ACKed */
-		send_2xx(c, c->ist, wb.p, wb.len, LEG_A, c->leg[LEG_A].invite_cseq);
+		send_2xx(c, c->ist, wb.p, wb.len, LEG_A, c->leg[LEG_B].invite_cseq,
+			 c->leg[LEG_A].invite_cseq);
 		c->ist = txn_server_release(c->ist);
 		return;
 	}
@@ -1075,7 +1084,7 @@ static void on_relay_resp(struct txn_client *ct, int err, const struct sip_msg *
 		c->offer_pending = false;
 	if (r->mid == SIP_METHOD_INVITE && resp->scode < 300) {
 		/* the re-INVITE's 2xx: resent until the ACK, which then crosses with r->cseq */
-		send_2xx(c, r->st, wb.p, wb.len, r->from, r->cseq);
+		send_2xx(c, r->st, wb.p, wb.len, r->from, r->cseq, r->in_cseq);
 	} else {
 		txn_server_send(r->st, wb.p, wb.len, b->now);
 	}
@@ -1083,6 +1092,28 @@ static void on_relay_resp(struct txn_client *ct, int err, const struct sip_msg *
 	if (c->reinvite != r)
 		r->ct = txn_client_release(r->ct);
 	mem_deref(r);
+}
+
+/*
+ * Refer-To for a REFER going to leg o (RFC 3515): toward the private side
+ * as the phone wrote it (the PBX carries out the transfer); toward the
+ * public side the target's host becomes the SBC's, so the phone's new
+ * INVITE comes back through the SBC to the core, and URI headers
+ * (Replaces names private dialogs) are left out.
+ */
+static int refer_to(struct call *c, unsigned o, struct sip_msg *req, char *out, size_t size)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REFER_TO);
+	struct sip_addr ra;
+
+	if (!h || sip_addr_decode(&ra, &h->val))
+		return EBADMSG;
+	if (c->leg[o].zone != ZONE_PUBLIC)
+		return fmt(out, size, "Refer-To: %.*s\r\n", (int)h->val.l, h->val.p);
+	if (!ra.uri.is_sip)
+		return EPERM;
+	return fmt(out, size, "Refer-To: <sip:%.*s%s%s>\r\n", (int)ra.uri.user.l, ra.uri.user.p,
+		   ra.uri.user.l ? "@" : "", c->b->bc.host[ZONE_PUBLIC]);
 }
 
 /* A request inside a dialog, from leg li: relay it to the other leg. */
@@ -1097,7 +1128,7 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 			    req->mid == SIP_METHOD_REFER;
 	struct pl body = req->body, *bp = req->body.l ? &body : NULL;
 	struct pl tag = PL_INIT;
-	char rack[64] = "";
+	char extra[LEG_ADDR_MAX + 32] = "";
 	struct wbuf wb;
 	int err;
 
@@ -1110,6 +1141,7 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 	r->st = mem_ref(st);
 	r->mid = req->mid;
 	r->sdp = has_sdp(req);
+	r->in_cseq = c->leg[li].rcseq;
 	err = tmpl_make(req, NULL, &r->tmpl, &r->tmpl_len);
 	if (!err && (req->mid == SIP_METHOD_INVITE || req->mid == SIP_METHOD_UPDATE))
 		err = leg_learn(&c->leg[li], req, false);
@@ -1119,6 +1151,11 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 	}
 	if (err)
 		goto out_fail;
+	if (req->mid == SIP_METHOD_REFER) {
+		err = refer_to(c, o, req, extra, sizeof(extra));
+		if (err)
+			goto out_fail;
+	}
 	if (req->mid == SIP_METHOD_PRACK) {
 		/* RAck: RSeq as it was, the CSeq of this call's INVITE on the other leg (RFC 3262 7.2) */
 		const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_RACK);
@@ -1137,12 +1174,12 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 			err = EBADMSG;
 			goto out_fail;
 		}
-		fmt(rack, sizeof(rack), "RAck: %u %u INVITE\r\n", rseq, ol->invite_cseq);
+		fmt(extra, sizeof(extra), "RAck: %u %u INVITE\r\n", rseq, ol->invite_cseq);
 	}
 	r->cseq = ++ol->lcseq;
 	wbuf_init(&wb, b->out, sizeof(b->out));
-	err = leg_request(c, o, &req->method, r->cseq, dialog_usage, req, rack[0] ? rack : NULL, bp,
-			  &wb);
+	err = leg_request(c, o, &req->method, r->cseq, dialog_usage, req, extra[0] ? extra : NULL,
+			  bp, &wb);
 	if (!err)
 		err = leak_guard(c, ol->zone, wb.p, wb.len);
 	if (!err)
@@ -1221,13 +1258,14 @@ int call_ack(struct call *c, unsigned li, struct sip_msg *ack)
 
 	if (!dialog_matches(&c->leg[li], ack) || sip_msg_cseq(ack, &cs))
 		return ENOENT;
-	/* the INVITE's CSeq: a PRACK or UPDATE before the ACK has moved rcseq on */
-	if (!c->t2xx_st || li != c->ack_leg ||
-	    cs->num != (c->state == CALL_ANSWERED ? c->leg[li].invite_cseq : c->leg[li].rcseq))
+	/* the answered INVITE's CSeq: a PRACK, UPDATE or INFO in between moved rcseq on */
+	if (!c->t2xx_st || li != c->ack_leg || cs->num != c->ack_in_cseq)
 		return 0;   /* a retransmitted ACK: absorbed */
 	tmr_cancel(&b->tmrs, &c->t2xx);
 	c->t2xx_st = txn_server_release(c->t2xx_st);
-	ocseq = c->state == CALL_ANSWERED ? c->leg[o].invite_cseq : c->ack_cseq;
+	free(c->answer2xx);
+	c->answer2xx = NULL;
+	ocseq = c->ack_cseq;
 	if (has_sdp(ack) && sdp_relay(c, li, &ack->body, &body) == 0)
 		bp = &body;
 	if (c->state == CALL_ANSWERED)

@@ -85,6 +85,7 @@ struct call {
 	uint64_t t2xx_deadline;
 	unsigned ack_leg;                /* the leg whose ACK ends the retransmission */
 	uint32_t ack_cseq;               /* CSeq of the other leg's INVITE, for its ACK */
+	uint32_t ack_in_cseq;            /* CSeq the awaited ACK carries (the answered INVITE's) */
 	struct relay *reinvite;          /* the last re-INVITE relayed, kept to re-ACK its 2xx */
 	bool offer_pending;              /* a re-INVITE or UPDATE is under way: glare gets 491 */
 	char reason[256];                /* Reason line for the BYEs we send */

@@ -392,8 +392,6 @@ def test_refer_notify_in_dialog(testnet, sbcd, d):
     run_checked(testnet, d, "refer_uac.xml", "refer_uas.xml")
 
 
-@pytest.mark.xfail(strict=True, reason="sbcd drops Refer-To: HDR_OWN in src/b2bua/policy.c, "
-                   "and relay_start (src/b2bua/call.c) writes none")
 @pytest.mark.parametrize("d", DIRECTIONS)
 def test_refer_to_carried(testnet, sbcd, d):
     """The REFER that reaches the other side still says whom to call."""
@@ -472,8 +470,6 @@ def test_redirect_from_public_side_relayed(testnet, sbcd):
     assert _final_at_caller(flow, d).status == 302
 
 
-@pytest.mark.xfail(strict=True, reason="sbcd relays a 3xx toward the private side without its "
-                   "Contact (HDR_OWN; on_invite_resp in src/b2bua/call.c writes none for >= 300)")
 def test_redirect_from_public_side_keeps_contact(testnet, sbcd):
     """The carrier's 302 is of use to the PBX only with the target it names."""
     d = OUT
