@@ -27,6 +27,8 @@ static void call_destroy(void *data)
 
 	free(c->tmpl);
 	free(c->rr);
+	free(c->leg[LEG_A].route);
+	free(c->leg[LEG_B].route);
 	free(c->binv);
 	free(c->ack);
 	free(c->answer2xx);
@@ -126,24 +128,39 @@ static int tmpl_make(struct sip_msg *req, const char *ltag, char **tp, size_t *l
 	return 0;
 }
 
-/* "Route: <...>\r\n" lines from Record-Route values, in order or reversed (RFC 3261 12.1.1, 12.1.2). */
-static int route_set(struct sip_msg *msg, bool reverse, char *out, size_t size)
+/*
+ * "Route: <...>\r\n" lines from Record-Route values, in order or reversed
+ * (RFC 3261 12.1.1, 12.1.2), into *routep (allocated; NULL when the message
+ * has no Record-Route: most dialogs have no route set and pay nothing).
+ */
+static int route_set(struct sip_msg *msg, bool reverse, char **routep)
 {
+	char buf[LEG_ROUTE_MAX];
 	struct pl vals[16];
 	struct sip_iter it = { 0 };
 	unsigned n = 0;
 	struct wbuf wb;
+	char *r;
 
 	while (n < ARRAY_SIZE(vals) && sip_msg_values_next(msg, SIP_HDR_RECORD_ROUTE, &it, &vals[n]))
 		n++;
-	wbuf_init(&wb, out, size - 1);
+	wbuf_init(&wb, buf, sizeof(buf) - 1);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pl *v = &vals[reverse ? n - 1 - i : i];
 
 		if (wbuf_put_str(&wb, "Route: ") || wbuf_put_pl(&wb, v) || wbuf_put(&wb, "\r\n", 2))
 			return ENAMETOOLONG;
 	}
-	out[wb.len] = '\0';
+	free(*routep);
+	*routep = NULL;
+	if (!wb.len)
+		return 0;
+	r = malloc(wb.len + 1);
+	if (!r)
+		return ENOMEM;
+	memcpy(r, buf, wb.len);
+	r[wb.len] = '\0';
+	*routep = r;
 	return 0;
 }
 
@@ -174,7 +191,7 @@ static int leg_learn(struct leg *l, struct sip_msg *msg, bool uac)
 	(void)to;
 	(void)from;
 	if (uac && sip_msg_hdr(msg, SIP_HDR_RECORD_ROUTE))
-		return route_set(msg, true, l->route, sizeof(l->route));
+		return route_set(msg, true, &l->route);
 	return 0;
 }
 
@@ -336,7 +353,8 @@ static int leg_request(struct call *c, unsigned li, const struct pl *method, uin
 				  "CSeq: %u %.*s\r\n",
 				  (int)method->l, method->p, l->target, sip_proto_name(l->peer.proto),
 				  b->bc.host[l->zone], zone_port(b, l->zone, l->peer.proto), branch,
-				  l->route, mf, l->luri, l->ruri, l->callid, cseq, (int)method->l,
+				  l->route ? l->route : "", mf, l->luri, l->ruri, l->callid, cseq,
+				  (int)method->l,
 				  method->p);
 	if (!err && contact)
 		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
@@ -455,6 +473,7 @@ static void call_end_mask(struct call *c, const char *cause, unsigned bye_mask)
 	c->state = CALL_ENDED;
 	c->end_ms = b->now;
 	tmr_cancel(&b->tmrs, &c->t2xx);
+	tmr_cancel(&b->tmrs, &c->tict);
 	c->t2xx_st = txn_server_release(c->t2xx_st);
 	c->ist = txn_server_release(c->ist);
 	c->ict = txn_client_release(c->ict);
@@ -775,7 +794,7 @@ static int leg_a_init(struct call *c, struct sip_msg *req)
 	if (!err)
 		err = fmt(a->luri, sizeof(a->luri), "%.*s;tag=%s", (int)to->val.l, to->val.p, a->ltag);
 	if (!err)
-		err = route_set(req, false, a->route, sizeof(a->route));
+		err = route_set(req, false, &a->route);
 	return err;
 }
 
@@ -1244,6 +1263,14 @@ void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip
 	}
 }
 
+/* Timer M is over on the b-leg INVITE: no 2xx can come up any more; free it. */
+static void on_ict_done(void *arg)
+{
+	struct call *c = arg;
+
+	c->ict = txn_client_release(c->ict);
+}
+
 /*
  * An ACK from leg li for a 2xx we sent: the 2xx stops, and the other leg
  * gets its ACK (with the SDP answer when the offer was late).
@@ -1268,8 +1295,11 @@ int call_ack(struct call *c, unsigned li, struct sip_msg *ack)
 	ocseq = c->ack_cseq;
 	if (has_sdp(ack) && sdp_relay(c, li, &ack->body, &body) == 0)
 		bp = &body;
-	if (c->state == CALL_ANSWERED)
+	if (c->state == CALL_ANSWERED) {
 		c->state = CALL_CONFIRMED;
+		/* the b-leg INVITE transaction re-ACKs 2xx for 64*T1 (Timer M); then let it go */
+		tmr_start(&b->tmrs, &c->tict, b->now + 64u * b->bc.cfg->sip.t1_ms, on_ict_done, c);
+	}
 	c->ack_cseq = 0xffffffffu;
 	leg_ack(c, o, ocseq, ack, bp);
 	return 0;

@@ -17,7 +17,7 @@ enum {
 	LEG_CALLID_MAX = 128,
 	LEG_TAG_MAX = 64,
 	LEG_URI_MAX = 256,
-	LEG_ADDR_MAX = 384,       /* From/To header values */
+	LEG_ADDR_MAX = 256,       /* From/To header values */
 	LEG_ROUTE_MAX = 512,      /* Route header lines, ready to write */
 	LEG_CONTACT_MAX = 192,
 	CALL_TMPL_MAX = 2048,     /* a-leg response header block */
@@ -50,7 +50,7 @@ struct leg {
 	char target[LEG_URI_MAX];        /* Request-URI for in-dialog requests */
 	char luri[LEG_ADDR_MAX];         /* our side's address (From when we send), without tag */
 	char ruri[LEG_ADDR_MAX];         /* their side's address (To when we send), without tag */
-	char route[LEG_ROUTE_MAX];       /* "Route: ...\r\n" lines for requests on this leg */
+	char *route;                     /* "Route: ...\r\n" lines for requests on this leg, or NULL */
 	char contact[LEG_CONTACT_MAX];   /* our Contact URI on this leg */
 	uint32_t lcseq;                  /* last CSeq we sent */
 	uint32_t rcseq;                  /* last CSeq they sent */
@@ -81,6 +81,7 @@ struct call {
 	size_t answer_len;
 	struct tmr t2xx;                 /* 2xx retransmission (RFC 3261 13.3.1.4) */
 	struct txn_server *t2xx_st;      /* the INVITE transaction the 2xx goes out on */
+	struct tmr tict;                 /* lets the b-leg INVITE transaction go after Timer M */
 	uint32_t t2xx_interval;
 	uint64_t t2xx_deadline;
 	unsigned ack_leg;                /* the leg whose ACK ends the retransmission */
