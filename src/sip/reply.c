@@ -142,7 +142,8 @@ static int top_via_write(const struct sip_via *via, const struct sip_peer *src,
 	return splice_write(via->val.p, via->val.l, sv, sc, out);
 }
 
-static int put_hdr(struct wbuf *out, const char *name, const struct pl *val)
+/* Write one header line "Name: value\r\n"; ENOSPC leaves out as it may be, callers undo. */
+int sip_hdr_write(struct wbuf *out, const char *name, const struct pl *val)
 {
 	int err = wbuf_put_str(out, name);
 
@@ -159,7 +160,7 @@ static int copy_hdr(struct wbuf *out, const struct sip_msg *req, enum sip_hdr_id
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, id);
 
-	return h ? put_hdr(out, sip_hdr_name(id), &h->val) : 0;
+	return h ? sip_hdr_write(out, sip_hdr_name(id), &h->val) : 0;
 }
 
 /*

@@ -380,6 +380,7 @@ int sip_msg_encode(struct sip_msg *msg, struct wbuf *out);
 int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reason,
 		    const struct pl *totag, const struct pl *extra, struct wbuf *out);
 int sip_reply_dest(const struct sip_msg *req, struct sip_peer *dst);
+int sip_hdr_write(struct wbuf *out, const char *name, const struct pl *val);
 const char *sip_reason_phrase(uint16_t scode);
 
 /*

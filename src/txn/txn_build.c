@@ -3,19 +3,6 @@
 
 #include "txn_int.h"
 
-static int put_line(struct wbuf *wb, const char *name, const struct pl *val)
-{
-	int err = wbuf_put_str(wb, name);
-
-	if (!err)
-		err = wbuf_put(wb, ": ", 2);
-	if (!err)
-		err = wbuf_put_pl(wb, val);
-	if (!err)
-		err = wbuf_put(wb, "\r\n", 2);
-	return err;
-}
-
 /*
  * method, the request's Request-URI, its top Via value only (branch
  * included), its Route fields in order, Max-Forwards (the request's, or
@@ -43,18 +30,18 @@ static int build(struct sip_msg *req, const char *method, const struct pl *to,
 	if (!err)
 		err = wbuf_put_str(out, " SIP/2.0\r\n");
 	if (!err)
-		err = put_line(out, "Via", &via->val);
+		err = sip_hdr_write(out, "Via", &via->val);
 	for (h = sip_msg_hdr(req, SIP_HDR_ROUTE); h && !err; h = sip_msg_hdr_next(req, h))
-		err = put_line(out, "Route", &h->val);
+		err = sip_hdr_write(out, "Route", &h->val);
 	h = sip_msg_hdr(req, SIP_HDR_MAX_FORWARDS);
 	if (!err)
-		err = put_line(out, "Max-Forwards", h ? &h->val : &mf70);
+		err = sip_hdr_write(out, "Max-Forwards", h ? &h->val : &mf70);
 	if (!err)
-		err = put_line(out, "From", &sip_msg_hdr(req, SIP_HDR_FROM)->val);
+		err = sip_hdr_write(out, "From", &sip_msg_hdr(req, SIP_HDR_FROM)->val);
 	if (!err)
-		err = put_line(out, "To", to);
+		err = sip_hdr_write(out, "To", to);
 	if (!err)
-		err = put_line(out, "Call-ID", &sip_msg_hdr(req, SIP_HDR_CALL_ID)->val);
+		err = sip_hdr_write(out, "Call-ID", &sip_msg_hdr(req, SIP_HDR_CALL_ID)->val);
 	if (!err)
 		err = wbuf_put_str(out, "CSeq: ");
 	if (!err)
