@@ -116,6 +116,7 @@ struct config_sip {
 	unsigned tcp_idle_s;
 	unsigned max_connections;
 	unsigned max_connections_per_source;
+	unsigned max_transactions;            /* cap of each transaction table (server, client) */
 	unsigned max_calls;                   /* concurrent calls; 0: no limit but the media ports */
 	unsigned max_cps;                     /* new calls per second; 0: no limit */
 };

@@ -88,6 +88,7 @@ static const struct config_key sip_keys[] = {
 	KEY_UINT(S, tcp_idle_s, "300", 10, 86400),
 	KEY_UINT(S, max_connections, "1024", 1, 1048576),
 	KEY_UINT(S, max_connections_per_source, "16", 1, 65535),
+	KEY_UINT(S, max_transactions, "262144", 1024, 4194304),
 	KEY_UINT(S, max_calls, "0", 0, 1000000),
 	KEY_UINT(S, max_cps, "0", 0, 100000),
 };

@@ -100,6 +100,7 @@ int sbcd_sip_start(struct sbcd *s)
 	tc.t1 = sc->t1_ms;
 	tc.t2 = sc->t2_ms;
 	tc.t4 = sc->t4_ms;
+	tc.max_txns = sc->max_transactions;
 	err = txn_layer_alloc(&s->txn, &tc, txn_send, txn_request, txn_ack, s);
 	if (err)
 		return err;
