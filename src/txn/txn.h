@@ -47,7 +47,9 @@ struct txn_config {
 	uint32_t t4;            /* longest time a message lives in the network: 5000 */
 	uint32_t timer_c;       /* INVITE client with no final response: 180000 */
 	uint32_t timer_d;       /* INVITE client Completed on UDP: 32000 */
-	uint32_t max_txns;      /* cap of each table (server, client): 65536 */
+	uint32_t max_txns;      /* cap of each table (server, client): 65536; the last
+				 * max_txns/8 (at least 1) only for requests with a To tag
+				 * and CANCEL, so calls can end under overload */
 };
 
 /* Counters since the layer was made; *_live are the current table sizes. */
@@ -60,7 +62,9 @@ struct txn_stats {
 	uint64_t transport_errors;      /* the send callback said no */
 	uint64_t stray_acks;            /* ACK nobody wanted */
 	uint64_t unmatched_responses;   /* response for no client transaction */
-	uint64_t refused_capacity;      /* a table was full: 503, or ENOSPC to the TU */
+	uint64_t refused_capacity;      /* a table was full: 503, or ENOSPC to the TU (both below) */
+	uint64_t refused_new;           /* of those: no To tag, at max_txns minus the reserve */
+	uint64_t refused_in_dialog;     /* of those: To tag or CANCEL, at max_txns */
 	uint64_t server_live;
 	uint64_t client_live;
 };
@@ -142,7 +146,12 @@ int txn_layer_reply_stateless(struct txn_layer *tl, const struct sip_msg *req,
 /* A new branch: "z9hG4bK" and 32 hex digits from OpenSSL's RAND_bytes; size > TXN_BRANCH_LEN. */
 int txn_branch_make(char *buf, size_t size);
 
-/* Server transactions. */
+/*
+ * Server transactions. A transaction keeps the request it answers only
+ * until its final response: after that txn_server_reply() is EALREADY, and
+ * an INVITE's 2xx retransmissions in Accepted (the TU's job, RFC 6026 7.1)
+ * go through txn_server_send() with the bytes the TU kept.
+ */
 struct txn_server *txn_server_find_invite(struct txn_layer *tl, struct sip_msg *cancel);
 void txn_server_handler_set(struct txn_server *st, txn_server_h *sh, void *arg);
 int txn_server_reply(struct txn_server *st, uint16_t scode, const char *reason,
@@ -152,7 +161,11 @@ enum txn_state txn_server_state(const struct txn_server *st);
 enum sip_method txn_server_method(const struct txn_server *st);
 struct txn_server *txn_server_release(struct txn_server *st);
 
-/* Client transactions. */
+/*
+ * Client transactions. txn_client_request() is ENOSPC when the client
+ * table is full; a request without a To tag already when only the
+ * in-dialog reserve is left (see max_txns).
+ */
 int txn_client_request(struct txn_client **ctp, struct txn_layer *tl,
 		       const struct sip_peer *dst, const char *buf, size_t len,
 		       txn_response_h *rh, void *arg, uint64_t now);

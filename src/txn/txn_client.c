@@ -18,8 +18,22 @@ static void client_destroy(void *data)
 		tmr_cancel(&ct->tl->tmrh, &ct->tmr_c);
 		txn_htab_unlink(&ct->tl->ctab, &ct->hn);
 	}
+	mem_deref(ct->req);
 	mem_deref(ct->ack);
 	mem_deref(ct->cancel_extra);
+}
+
+/*
+ * A final response came: the request is not sent again, and no ACK or
+ * CANCEL is built from it any more (RFC 3261 17.1.1.3, 9.1: CANCEL only
+ * before a final). Completed keeps only the ACK it made; Accepted and the
+ * non-INVITE Completed keep nothing but the key.
+ */
+static void client_final(struct txn_client *ct)
+{
+	ct->req = mem_deref(ct->req);
+	ct->cancel_extra = mem_deref(ct->cancel_extra);
+	ct->cancel_pending = false;
 }
 
 /*
@@ -63,7 +77,8 @@ static void client_fail(struct txn_client *ct, int err)
  * The request must decode and pass sip_msg_check, must not be an ACK, and
  * its top Via must carry a branch with the magic cookie (txn_branch_make);
  * the layer keeps its own copy. The first send is synchronous: its failure
- * is returned and no transaction remains.
+ * is returned and no transaction remains. A request with a To tag (in a
+ * dialog) or a CANCEL may use the table's reserve; others get ENOSPC there.
  */
 static int client_start(struct txn_client **ctp, struct txn_layer *tl,
 			const struct sip_peer *dst, const char *buf, size_t len,
@@ -95,11 +110,9 @@ static int client_start(struct txn_client **ctp, struct txn_layer *tl,
 	hash = txn_hash(tl->hkey, key, klen);
 	if (txn_htab_find(&tl->ctab, hash, key, klen))
 		return EEXIST;
-	if (tl->ctab.n >= c->max_txns) {
-		tl->stats.refused_capacity++;
+	if (!txn_layer_room(tl, &tl->ctab, txn_in_dialog(m)))
 		return ENOSPC;
-	}
-	ct = mem_zalloc(sizeof(*ct) + klen + m->len, client_destroy);
+	ct = mem_zalloc(sizeof(*ct) + klen, client_destroy);
 	if (!ct)
 		return ENOMEM;
 	p = (char *)(ct + 1);
@@ -108,9 +121,9 @@ static int client_start(struct txn_client **ctp, struct txn_layer *tl,
 	ct->hn.keylen = klen;
 	ct->hn.hash = hash;
 	ct->hn.obj = ct;
-	ct->req = p + klen;
-	memcpy(ct->req, m->base, m->len);
-	ct->reqlen = m->len;
+	err = buf_from_mem(&ct->req, m->base, m->len);
+	if (err)
+		goto out_free;
 	ct->mid = m->mid;
 	ct->invite = m->mid == SIP_METHOD_INVITE;
 	ct->dst = *dst;
@@ -126,7 +139,7 @@ static int client_start(struct txn_client **ctp, struct txn_layer *tl,
 	if (err)
 		goto out_free;
 	txn_htab_insert(&tl->ctab, &ct->hn);
-	err = txn_layer_send(tl, &ct->dst, ct->req, ct->reqlen);
+	err = txn_layer_send(tl, &ct->dst, ct->req->data, ct->req->len);
 	if (err) {
 		txn_client_terminate(ct);
 		return err;
@@ -153,9 +166,10 @@ static int client_start(struct txn_client **ctp, struct txn_layer *tl,
  * Start a client transaction for an encoded request (see client_start)
  * sent to dst; rh hears its responses. With ctp, the caller gets a
  * reference of its own (give it back with txn_client_release); without,
- * the layer alone holds the transaction. ENOSPC when the table is full,
- * EEXIST when the branch and method are in use, EINVAL for an unusable
- * request, or the transport's errno from the first send.
+ * the layer alone holds the transaction. ENOSPC when the table is full
+ * (for a request without a To tag: when only the in-dialog reserve is
+ * left), EEXIST when the branch and method are in use, EINVAL for an
+ * unusable request, or the transport's errno from the first send.
  */
 int txn_client_request(struct txn_client **ctp, struct txn_layer *tl,
 		       const struct sip_peer *dst, const char *buf, size_t len,
@@ -185,7 +199,7 @@ static int client_cancel_send(struct txn_client *ct, uint64_t now)
 		ep = &extra;
 	}
 	wbuf_init(&wb, tl->obuf, SIP_MAX_MSG);
-	err = sip_msg_decode_raw(tl->scratch, ct->req, ct->reqlen, 0, NULL);
+	err = sip_msg_decode_raw(tl->scratch, ct->req->data, ct->req->len, 0, NULL);
 	if (!err)
 		err = txn_build_cancel(tl->scratch, ep, &wb);
 	if (!err)
@@ -240,7 +254,7 @@ static int client_ack(struct txn_client *ct, struct sip_msg *resp)
 	int err;
 
 	wbuf_init(&wb, tl->obuf, SIP_MAX_MSG);
-	err = sip_msg_decode_raw(tl->scratch, ct->req, ct->reqlen, 0, NULL);
+	err = sip_msg_decode_raw(tl->scratch, ct->req->data, ct->req->len, 0, NULL);
 	if (!err)
 		err = txn_build_ack(tl->scratch, resp, &wb);
 	if (!err)
@@ -262,6 +276,7 @@ static void client_invite_response(struct txn_client *ct, struct sip_msg *resp, 
 	struct txn_layer *tl = ct->tl;
 	const struct txn_config *c = &tl->cfg;
 	uint16_t sc = resp->scode;
+	int err;
 
 	switch (ct->state) {
 	case TXN_STATE_CALLING:
@@ -301,13 +316,15 @@ static void client_invite_response(struct txn_client *ct, struct sip_msg *resp, 
 	txn_tmr_stop(tl, &ct->tmr_rtx);
 	txn_tmr_stop(tl, &ct->tmr_to);
 	txn_tmr_stop(tl, &ct->tmr_c);
-	ct->cancel_pending = false;
 	if (sc < 300) {
+		client_final(ct);
 		ct->state = TXN_STATE_ACCEPTED;
 		txn_tmr_set(tl, &ct->tmr_to, now + 64 * (uint64_t)c->t1);          /* M */
 	} else {
 		ct->state = TXN_STATE_COMPLETED;
-		if (client_ack(ct, resp) || ct->reliable)
+		err = client_ack(ct, resp);
+		client_final(ct);
+		if (err || ct->reliable)
 			txn_client_terminate(ct);
 		else
 			txn_tmr_set(tl, &ct->tmr_to, now + c->timer_d);             /* D */
@@ -337,6 +354,7 @@ static void client_ni_response(struct txn_client *ct, struct sip_msg *resp, uint
 	}
 	txn_tmr_stop(tl, &ct->tmr_rtx);
 	txn_tmr_stop(tl, &ct->tmr_to);
+	client_final(ct);
 	if (ct->reliable) {
 		txn_client_terminate(ct);
 	} else {
@@ -393,7 +411,7 @@ static void client_rtx_fire(void *arg)
 		ct->rtx_ivl = tl->cfg.t2;
 	else
 		return;
-	err = txn_layer_send(tl, &ct->dst, ct->req, ct->reqlen);
+	err = txn_layer_send(tl, &ct->dst, ct->req->data, ct->req->len);
 	if (err) {
 		client_fail(ct, err);
 		return;

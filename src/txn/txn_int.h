@@ -10,6 +10,8 @@ enum {
 	TXN_TAG_HEX = 16,            /* random tags the layer makes: 64 bits in hex */
 	TXN_MAX_TXNS = 1 << 22,      /* largest max_txns accepted */
 	TXN_CANCEL_EXTRA_MAX = 4096, /* header lines a deferred CANCEL may carry */
+	TXN_RESERVE_DIV = 8,         /* max_txns / this is kept for in-dialog requests */
+	TXN_BUF_SLACK = 64,          /* a kept response buffer this much too big is replaced */
 };
 
 /*
@@ -38,6 +40,7 @@ struct txn_htab {
 
 struct txn_layer {
 	struct txn_config cfg;
+	size_t reserve;              /* slots of each table only in-dialog requests and CANCEL may take */
 	struct tmr_heap tmrh;
 	struct txn_htab stab;        /* server transactions */
 	struct txn_htab ctab;        /* client transactions */
@@ -52,6 +55,27 @@ struct txn_layer {
 	char *obuf;                  /* SIP_MAX_MSG bytes for what the layer builds; same rule */
 };
 
+/*
+ * What a server transaction needs only until its final response: the
+ * trimmed request (start line, Via, From, To, Call-ID, CSeq, Timestamp:
+ * what a response is built from), where it came from (Via received and
+ * rport), and the To tag of our responses (for the 200 to a CANCEL and the
+ * TU guard's 408). One allocation, freed when the final response goes out.
+ */
+struct txn_sreq {
+	struct sip_peer src;
+	size_t taglen;
+	char tag[TXN_TAG_MAX];
+	size_t len;
+	char data[];
+};
+
+/*
+ * What each state keeps (RFC 3261 17.2, RFC 6026 7.1): Trying/Proceeding
+ * req and the last provisional; Completed the final response only;
+ * Accepted and Confirmed neither (the TU resends its 2xx, ACKs and
+ * INVITEs are only absorbed or passed up). The key, dst and timers stay.
+ */
 struct txn_server {
 	struct txn_hnode hn;
 	struct txn_layer *tl;        /* NULL once terminated */
@@ -59,14 +83,9 @@ struct txn_server {
 	enum sip_method mid;
 	bool invite;
 	bool reliable;
-	struct sip_peer src;         /* where the request came from */
 	struct sip_peer dst;         /* where responses go (RFC 3261 18.2.2, RFC 3581) */
-	char *req;                   /* start line, Via, From, To, Call-ID, CSeq, Timestamp */
-	size_t reqlen;
-	struct buf *resp;            /* last response sent, resent on retransmissions */
-	uint16_t scode;              /* its status code */
-	char totag[TXN_TAG_MAX];     /* To tag of our responses, for the 200 to a CANCEL */
-	size_t totaglen;
+	struct txn_sreq *req;        /* until the final response */
+	struct buf *resp;            /* last response sent, resent on retransmissions; NULL in Accepted, Confirmed */
 	struct tmr tmr_rtx;          /* G */
 	struct tmr tmr_to;           /* TU guard, H, I, J, L */
 	uint32_t rtx_ivl;
@@ -74,6 +93,12 @@ struct txn_server {
 	void *arg;
 };
 
+/*
+ * What each state keeps (RFC 3261 17.1, RFC 6026 7.2): Calling, Trying and
+ * Proceeding the request (retransmission, ACK and CANCEL are built from
+ * it); INVITE Completed the ACK only; Accepted and non-INVITE Completed
+ * nothing (further 2xx go up, other responses are absorbed).
+ */
 struct txn_client {
 	struct txn_hnode hn;
 	struct txn_layer *tl;        /* NULL once terminated */
@@ -85,10 +110,9 @@ struct txn_client {
 	bool cancel_pending;         /* CANCEL asked for before any provisional response */
 	bool cancelled;              /* CANCEL sent */
 	struct sip_peer dst;
-	char *req;                   /* the request as sent */
-	size_t reqlen;
-	struct buf *ack;             /* ACK for the 3xx-6xx, resent on retransmissions */
-	struct buf *cancel_extra;    /* header lines for a deferred CANCEL */
+	struct buf *req;             /* the request as sent; freed on the final response */
+	struct buf *ack;             /* ACK for the 3xx-6xx, resent on retransmissions (Completed) */
+	struct buf *cancel_extra;    /* header lines for a deferred CANCEL; freed with req */
 	struct tmr tmr_rtx;          /* A, E */
 	struct tmr tmr_to;           /* B, F, cancel guard, D, K, M */
 	struct tmr tmr_c;            /* C */
@@ -125,10 +149,15 @@ int txn_tag_make(char *buf, size_t size);
 /* txn_layer.c */
 int txn_layer_send(struct txn_layer *tl, const struct sip_peer *dst, const char *buf,
 		   size_t len);
+bool txn_in_dialog(struct sip_msg *msg);
+bool txn_layer_room(struct txn_layer *tl, const struct txn_htab *ht, bool in_dialog);
+int txn_layer_reply_extra(struct txn_layer *tl, const struct sip_msg *req, uint16_t scode,
+			  const char *reason, const struct pl *extra);
 int txn_tmr_reserve(struct txn_layer *tl, struct tmr *t, tmr_h *th, void *arg);
 void txn_tmr_set(struct txn_layer *tl, struct tmr *t, uint64_t due);
 void txn_tmr_stop(struct txn_layer *tl, struct tmr *t);
 int txn_copy_to_buf(struct buf **bp, const char *p, size_t len);
+int txn_keep_buf(struct buf **bp, const char *p, size_t len);
 
 /* txn_server.c */
 int txn_server_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now);

@@ -81,6 +81,8 @@ int txn_layer_alloc(struct txn_layer **tlp, const struct txn_config *cfg,
 	tl->reqh = reqh;
 	tl->ackh = ackh;
 	tl->arg = arg;
+	/* max_txns / 8 (at least 1) for in-dialog requests, none when a table holds one */
+	tl->reserve = tl->cfg.max_txns > 1 ? MAX(tl->cfg.max_txns / TXN_RESERVE_DIV, 1u) : 0;
 	err = txn_htab_init(&tl->stab, tl->cfg.max_txns);
 	if (!err)
 		err = txn_htab_init(&tl->ctab, tl->cfg.max_txns);
@@ -165,6 +167,13 @@ int txn_layer_send(struct txn_layer *tl, const struct sip_peer *dst, const char 
 int txn_layer_reply_stateless(struct txn_layer *tl, const struct sip_msg *req,
 			      uint16_t scode, const char *reason)
 {
+	return txn_layer_reply_extra(tl, req, scode, reason, NULL);
+}
+
+/* txn_layer_reply_stateless with header lines added (the Retry-After of a 503). */
+int txn_layer_reply_extra(struct txn_layer *tl, const struct sip_msg *req, uint16_t scode,
+			  const char *reason, const struct pl *extra)
+{
 	char tag[TXN_TAG_HEX + 1];
 	struct pl totag;
 	struct sip_peer dst;
@@ -180,10 +189,44 @@ int txn_layer_reply_stateless(struct txn_layer *tl, const struct sip_msg *req,
 		return err;
 	totag = pl_from_str(tag);
 	wbuf_init(&wb, tl->obuf, SIP_MAX_MSG);
-	err = sip_reply_build(req, scode, reason, &totag, NULL, &wb);
+	err = sip_reply_build(req, scode, reason, &totag, extra, &wb);
 	if (err)
 		return err;
 	return txn_layer_send(tl, &dst, wb.p, wb.len);
+}
+
+/*
+ * Whether a request belongs to a dialog that exists (a To tag: BYE,
+ * re-INVITE, UPDATE, NOTIFY, ...) or is a CANCEL (it ends a transaction
+ * that exists): those may use the tables' reserve. A To that does not
+ * parse counts as no tag.
+ */
+bool txn_in_dialog(struct sip_msg *msg)
+{
+	const struct sip_addr *to;
+
+	return msg->mid == SIP_METHOD_CANCEL || (!sip_msg_to(msg, &to) && to->tag.l);
+}
+
+/*
+ * Room in table ht for one more transaction? Requests that would start
+ * something (no To tag: a new call, an out-of-dialog OPTIONS or REGISTER)
+ * stop at max_txns minus the reserve; in-dialog requests and CANCEL may
+ * take the reserve up to max_txns, so calls can still end (BYE) while new
+ * ones are refused. A refusal is counted, by kind.
+ */
+bool txn_layer_room(struct txn_layer *tl, const struct txn_htab *ht, bool in_dialog)
+{
+	size_t cap = tl->cfg.max_txns - (in_dialog ? 0 : tl->reserve);
+
+	if (ht->n < cap)
+		return true;
+	tl->stats.refused_capacity++;
+	if (in_dialog)
+		tl->stats.refused_in_dialog++;
+	else
+		tl->stats.refused_new++;
+	return false;
 }
 
 /* Put a transaction's timer on the heap, parked: the one step that may need memory. */
@@ -207,7 +250,7 @@ void txn_tmr_stop(struct txn_layer *tl, struct tmr *t)
 	(void)tmr_start(&tl->tmrh, t, TXN_PARKED, t->th, t->arg);
 }
 
-/* Copy bytes into *bp, reusing it when it is large enough. */
+/* Copy bytes into *bp, reusing it when it is large enough (short-lived copies). */
 int txn_copy_to_buf(struct buf **bp, const char *p, size_t len)
 {
 	struct buf *b = *bp;
@@ -224,4 +267,26 @@ int txn_copy_to_buf(struct buf **bp, const char *p, size_t len)
 		memcpy(b->data, p, len);
 	b->len = len;
 	return 0;
+}
+
+/*
+ * Copy bytes into *bp to keep for a while (a response resent until a
+ * timer ends): a buffer that fits, so a short final does not hold the room
+ * of a long provisional; an old one more than TXN_BUF_SLACK too big is
+ * replaced, but reused after all when memory is short.
+ */
+int txn_keep_buf(struct buf **bp, const char *p, size_t len)
+{
+	struct buf *b = *bp, *nb;
+
+	if (b && b->size >= len && b->size - len <= TXN_BUF_SLACK)
+		return txn_copy_to_buf(bp, p, len);
+	if (buf_alloc(&nb, len)) {
+		if (!b || b->size < len)
+			return ENOMEM;
+		return txn_copy_to_buf(bp, p, len);
+	}
+	mem_deref(b);
+	*bp = nb;
+	return txn_copy_to_buf(bp, p, len);
 }

@@ -13,6 +13,13 @@ static const enum sip_hdr_id kept_hdrs[] = {
 
 static const char kept_tail[] = "Content-Length: 0\r\n\r\n";
 
+/*
+ * In the 503 for a full table (RFC 3261 21.5.4): a sender that honours it
+ * holds back new requests while old transactions end (most within Timer L
+ * or J, 64*T1); the B2BUA's own admission 503 says the same.
+ */
+static const struct pl retry_after = PL("Retry-After: 5\r\n");
+
 static void server_rtx_fire(void *arg);
 static void server_to_fire(void *arg);
 
@@ -33,6 +40,7 @@ static void server_destroy(void *data)
 		tmr_cancel(&st->tl->tmrh, &st->tmr_to);
 		txn_htab_unlink(&st->tl->stab, &st->hn);
 	}
+	mem_deref(st->req);
 	mem_deref(st->resp);
 }
 
@@ -78,35 +86,93 @@ static void server_fail(struct txn_server *st, int err)
 	mem_deref(st);
 }
 
-/* Remember the To tag of our responses, so a 200 to a CANCEL carries the same (RFC 3261 9.2). */
+/*
+ * Remember the To tag of our responses, so a 200 to a CANCEL carries the
+ * same (RFC 3261 9.2). Kept with the request, so only until the final
+ * response; server_tag() finds it later.
+ */
 static void server_tag_keep(struct txn_server *st, const struct pl *tag)
 {
-	if (!tag || !tag->l || tag->l > sizeof(st->totag) || tag->p == st->totag)
+	struct txn_sreq *rq = st->req;
+
+	if (!rq || !tag || !tag->l || tag->l > sizeof(rq->tag) || tag->p == rq->tag)
 		return;
-	memcpy(st->totag, tag->p, tag->l);
-	st->totaglen = tag->l;
+	memcpy(rq->tag, tag->p, tag->l);
+	rq->taglen = tag->l;
+}
+
+/*
+ * The To tag of st's responses, copied into buf (TXN_TAG_MAX bytes): the
+ * one kept with the request before the final response; in Completed the
+ * one in the final kept for retransmission. Empty in Accepted and
+ * Confirmed, which keep neither (a CANCEL that late gets a new tag in its
+ * 200: the SHOULD of RFC 3261 9.2 is not worth the bytes in every call).
+ * Uses the layer's scratch message.
+ */
+static struct pl server_tag(struct txn_server *st, char *buf)
+{
+	const struct sip_addr *to;
+	struct sip_msg *m = st->tl->scratch;
+	struct pl tag = PL_INIT;
+
+	if (st->req && st->req->taglen) {
+		memcpy(buf, st->req->tag, st->req->taglen);
+		tag = (struct pl){ buf, st->req->taglen };
+	} else if (!st->req && st->resp &&
+		   !sip_msg_decode_raw(m, st->resp->data, st->resp->len, 0, NULL) &&
+		   !sip_msg_to(m, &to) && to->tag.l && to->tag.l <= TXN_TAG_MAX) {
+		memcpy(buf, to->tag.p, to->tag.l);
+		tag = (struct pl){ buf, to->tag.l };
+	}
+	return tag;
+}
+
+/*
+ * The trimmed copy of msg a transaction keeps until its final response
+ * (start line, Via, From, To, Call-ID, CSeq, Timestamp: what a response
+ * is built from), with its source.
+ */
+static int server_req_alloc(struct txn_sreq **rqp, struct sip_msg *msg)
+{
+	struct txn_sreq *rq;
+	size_t sl = msg->hdrv[0].off, sk = sl + sizeof(kept_tail) - 1, off;
+	const struct sip_hdr *h;
+
+	for (size_t i = 0; i < ARRAY_SIZE(kept_hdrs); i++) {
+		for (h = sip_msg_hdr(msg, kept_hdrs[i]); h; h = sip_msg_hdr_next(msg, h))
+			sk += h->len;
+	}
+	rq = mem_zalloc(sizeof(*rq) + sk, NULL);
+	if (!rq)
+		return ENOMEM;
+	memcpy(rq->data, msg->base, sl);
+	off = sl;
+	for (size_t i = 0; i < ARRAY_SIZE(kept_hdrs); i++) {
+		for (h = sip_msg_hdr(msg, kept_hdrs[i]); h; h = sip_msg_hdr_next(msg, h)) {
+			memcpy(rq->data + off, msg->base + h->off, h->len);
+			off += h->len;
+		}
+	}
+	memcpy(rq->data + off, kept_tail, sizeof(kept_tail) - 1);
+	rq->len = sk;
+	rq->src = msg->src;
+	*rqp = rq;
+	return 0;
 }
 
 /*
  * Make a server transaction for msg, linked in the table with its timers
- * reserved. It keeps a trimmed copy of the request (start line, Via, From,
- * To, Call-ID, CSeq, Timestamp: what a response is built from), so the
+ * reserved. It keeps its own trimmed copy of the request, so the
  * transport's message may be reused once the TU callback returns.
  */
 static int server_alloc(struct txn_server **stp, struct txn_layer *tl, struct sip_msg *msg,
 			const char *key, size_t keylen, uint64_t hash)
 {
 	struct txn_server *st;
-	size_t sl = msg->hdrv[0].off, sk = sl + sizeof(kept_tail) - 1, off;
-	const struct sip_hdr *h;
 	char *p;
 	int err;
 
-	for (size_t i = 0; i < ARRAY_SIZE(kept_hdrs); i++) {
-		for (h = sip_msg_hdr(msg, kept_hdrs[i]); h; h = sip_msg_hdr_next(msg, h))
-			sk += h->len;
-	}
-	st = mem_zalloc(sizeof(*st) + keylen + sk, server_destroy);
+	st = mem_zalloc(sizeof(*st) + keylen, server_destroy);
 	if (!st)
 		return ENOMEM;
 	p = (char *)(st + 1);
@@ -115,20 +181,11 @@ static int server_alloc(struct txn_server **stp, struct txn_layer *tl, struct si
 	st->hn.keylen = keylen;
 	st->hn.hash = hash;
 	st->hn.obj = st;
-	st->req = p + keylen;
-	memcpy(st->req, msg->base, sl);
-	off = sl;
-	for (size_t i = 0; i < ARRAY_SIZE(kept_hdrs); i++) {
-		for (h = sip_msg_hdr(msg, kept_hdrs[i]); h; h = sip_msg_hdr_next(msg, h)) {
-			memcpy(st->req + off, msg->base + h->off, h->len);
-			off += h->len;
-		}
-	}
-	memcpy(st->req + off, kept_tail, sizeof(kept_tail) - 1);
-	st->reqlen = sk;
+	err = server_req_alloc(&st->req, msg);
+	if (err)
+		goto out_free;
 	st->mid = msg->mid;
 	st->invite = msg->mid == SIP_METHOD_INVITE;
-	st->src = msg->src;
 	st->reliable = sip_proto_reliable((enum sip_proto)msg->src.proto);
 	err = sip_reply_dest(msg, &st->dst);
 	if (err)
@@ -152,40 +209,47 @@ static int server_alloc(struct txn_server **stp, struct txn_layer *tl, struct si
 /* Decode the trimmed request copy into the layer's scratch message, source included. */
 static int server_req_decode(struct txn_server *st, struct sip_msg *m)
 {
-	int err = sip_msg_decode_raw(m, st->req, st->reqlen, 0, NULL);
+	int err = sip_msg_decode_raw(m, st->req->data, st->req->len, 0, NULL);
 
 	if (!err)
-		m->src = st->src;
+		m->src = st->req->src;
 	return err;
 }
 
 /*
  * Send a response and move the state machine (RFC 3261 17.2.1, 17.2.2,
- * RFC 6026 7.1). The copy kept for retransmissions is the txn's own. A
- * transport error terminates the transaction and is returned, except for
- * the TU's own 2xx retransmissions in Accepted, which change nothing.
+ * RFC 6026 7.1). A transport error terminates the transaction and is
+ * returned, except for the TU's own 2xx retransmissions in Accepted, which
+ * change nothing. What the next state does not need is freed here: the
+ * request at any final response; for a 2xx to an INVITE the response too
+ * (Accepted resends nothing itself), which is therefore not copied at all.
+ * Other responses are copied for retransmission; that copy is the one
+ * allocation, made before anything changes.
  */
 static int server_respond(struct txn_server *st, uint16_t scode, const char *buf, size_t len,
 			  uint64_t now)
 {
 	struct txn_layer *tl = st->tl;
 	const struct txn_config *c;
+	bool accept = st->invite && scode >= 200 && scode < 300;
 	int err;
 
 	if (!tl)
 		return ENOENT;
 	c = &tl->cfg;
-	if (st->state == TXN_STATE_ACCEPTED && scode >= 200 && scode < 300)
+	if (st->state == TXN_STATE_ACCEPTED && accept)
 		return txn_layer_send(tl, &st->dst, buf, len);
 	if (st->state != TXN_STATE_TRYING && st->state != TXN_STATE_PROCEEDING)
 		return EALREADY;
 	if (len > SIP_MAX_MSG)
 		return EMSGSIZE;
-	err = txn_copy_to_buf(&st->resp, buf, len);
-	if (err)
-		return err;
-	st->scode = scode;
-	err = txn_layer_send(tl, &st->dst, st->resp->data, len);
+	if (!accept) {
+		err = txn_keep_buf(&st->resp, buf, len);
+		if (err)
+			return err;
+		buf = st->resp->data;
+	}
+	err = txn_layer_send(tl, &st->dst, buf, len);
 	if (err) {
 		txn_server_terminate(st);
 		return err;
@@ -196,7 +260,9 @@ static int server_respond(struct txn_server *st, uint16_t scode, const char *buf
 			txn_tmr_set(tl, &st->tmr_to, now + guard_ms(st));
 		return 0;
 	}
-	if (st->invite && scode < 300) {
+	st->req = mem_deref(st->req);
+	if (accept) {
+		st->resp = mem_deref(st->resp);
 		st->state = TXN_STATE_ACCEPTED;
 		txn_tmr_set(tl, &st->tmr_to, now + 64 * (uint64_t)c->t1);          /* L */
 	} else if (st->invite) {
@@ -218,9 +284,10 @@ static int server_respond(struct txn_server *st, uint16_t scode, const char *buf
 /*
  * Answer with a response built from the request (sip_reply_build): totag
  * is added to To when the request had none, extra is a block of header
- * lines. EALREADY once a final response went out (except further 2xx for
- * an INVITE in Accepted: the TU retransmits those), ENOENT when terminated,
- * the transport's errno when the send failed (the transaction then ends).
+ * lines. EALREADY once a final response went out: the request is not kept
+ * after it, so an INVITE's 2xx retransmissions in Accepted go through
+ * txn_server_send with the bytes the TU kept. ENOENT when terminated, the
+ * transport's errno when the send failed (the transaction then ends).
  */
 int txn_server_reply(struct txn_server *st, uint16_t scode, const char *reason,
 		     const struct pl *totag, const struct pl *extra, uint64_t now)
@@ -235,6 +302,8 @@ int txn_server_reply(struct txn_server *st, uint16_t scode, const char *reason,
 	tl = st->tl;
 	if (!tl)
 		return ENOENT;
+	if (!st->req)
+		return EALREADY;
 	tl->now = now;
 	err = server_req_decode(st, tl->scratch);
 	if (err)
@@ -250,7 +319,9 @@ int txn_server_reply(struct txn_server *st, uint16_t scode, const char *reason,
 
 /*
  * Send a response the TU wrote itself (a relayed one): it must decode as
- * a response to this transaction's method. The layer keeps its own copy.
+ * a response to this transaction's method. The layer keeps its own copy
+ * while it may have to resend it (not for an INVITE's 2xx). In Accepted a
+ * 2xx is passed to the transport: the TU's retransmissions (RFC 6026 7.1).
  * Errors as txn_server_reply, and EINVAL/EBADMSG for unusable bytes.
  */
 int txn_server_send(struct txn_server *st, const char *buf, size_t len, uint64_t now)
@@ -312,6 +383,8 @@ static void server_ack(struct txn_layer *tl, struct txn_server *st, struct sip_m
 			txn_server_terminate(st);
 			return;
 		}
+		/* Confirmed only absorbs: the final is not resent any more */
+		st->resp = mem_deref(st->resp);
 		st->state = TXN_STATE_CONFIRMED;
 		txn_tmr_set(tl, &st->tmr_to, now + tl->cfg.t4);                    /* I */
 		return;
@@ -359,16 +432,12 @@ static void server_cancel(struct txn_server *cst, struct sip_msg *cancel, uint64
 {
 	struct txn_server *ist = txn_server_find_invite(cst->tl, cancel);
 	char tag[TXN_TAG_MAX + 1];
-	struct pl totag;
+	struct pl totag = PL_INIT;
 
-	if (ist && ist->totaglen) {
-		memcpy(tag, ist->totag, ist->totaglen);
-		totag = (struct pl){ tag, ist->totaglen };
-	} else if (txn_tag_make(tag, sizeof(tag))) {
-		totag = (struct pl)PL_INIT;
-	} else {
+	if (ist)
+		totag = server_tag(ist, tag);
+	if (!totag.l && !txn_tag_make(tag, sizeof(tag)))
 		totag = pl_from_str(tag);
-	}
 	if (!ist) {
 		(void)txn_server_reply(cst, 481, NULL, &totag, NULL, now);
 		return;
@@ -443,9 +512,8 @@ int txn_server_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now)
 		server_absorb(st);
 		return 0;
 	}
-	if (tl->stab.n >= tl->cfg.max_txns) {
-		tl->stats.refused_capacity++;
-		(void)txn_layer_reply_stateless(tl, msg, 503, NULL);
+	if (!txn_layer_room(tl, &tl->stab, txn_in_dialog(msg))) {
+		(void)txn_layer_reply_extra(tl, msg, 503, NULL, &retry_after);
 		return 0;
 	}
 	err = server_alloc(&st, tl, msg, key, klen, hash);
@@ -489,8 +557,8 @@ static void server_to_fire(void *arg)
 {
 	struct txn_server *st = arg;
 	struct txn_layer *tl = st->tl;
-	char tag[TXN_TAG_HEX + 1];
-	struct pl totag = PL_INIT;
+	char tag[TXN_TAG_MAX + 1];
+	struct pl totag;
 
 	txn_tmr_stop(tl, &st->tmr_to);
 	mem_ref(st);
@@ -498,9 +566,8 @@ static void server_to_fire(void *arg)
 	case TXN_STATE_TRYING:
 	case TXN_STATE_PROCEEDING:
 		tl->stats.timeouts++;
-		if (st->totaglen)
-			totag = (struct pl){ st->totag, st->totaglen };
-		else if (!txn_tag_make(tag, sizeof(tag)))
+		totag = server_tag(st, tag);
+		if (!totag.l && !txn_tag_make(tag, sizeof(tag)))
 			totag = pl_from_str(tag);
 		if (txn_server_reply(st, 408, NULL, &totag, NULL, tl->now))
 			txn_server_terminate(st);

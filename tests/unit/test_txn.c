@@ -475,7 +475,12 @@ static void test_inv_server_udp_accepted(void **state)
 	assert_int_equal(stats().retrans_absorbed, 2);
 	advance(20000);
 	assert_int_equal(nsent, 4);
-	assert_int_equal(txn_server_reply(st, 200, NULL, &tag_bob, NULL, now), 0);
+	/* the TU resends the bytes it kept; the request to build one from is gone */
+	memcpy(txbuf, sent[3].buf, sent[3].len);
+	assert_int_equal(txn_server_send(st, txbuf, sent[3].len, now), 0);
+	assert_int_equal(nsent, 5);
+	assert_string_equal(sent[4].buf, sent[3].buf);
+	assert_int_equal(txn_server_reply(st, 200, NULL, &tag_bob, NULL, now), EALREADY);
 	assert_int_equal(nsent, 5);
 	assert_int_equal(txn_server_reply(st, 486, NULL, &tag_bob, NULL, now), EALREADY);
 	assert_int_equal(txn_server_reply(st, 183, NULL, &tag_bob, NULL, now), EALREADY);
@@ -1283,8 +1288,9 @@ static void test_transport_error_server(void **state)
 	/* in Accepted a failed 2xx resend changes nothing */
 	assert_int_equal(rx_req("INVITE", "z9hG4bKe5", 1, NULL), 0);
 	assert_int_equal(txn_server_reply(tu.st[3], 200, NULL, &tag_bob, NULL, now), 0);
+	memcpy(txbuf, SENT(nsent - 1).buf, SENT(nsent - 1).len);
 	send_fail_n = 1;
-	assert_int_equal(txn_server_reply(tu.st[3], 200, NULL, &tag_bob, NULL, now), EPIPE);
+	assert_int_equal(txn_server_send(tu.st[3], txbuf, SENT(nsent - 1).len, now), EPIPE);
 	assert_int_equal(txn_server_state(tu.st[3]), TXN_STATE_ACCEPTED);
 	assert_int_equal(stats().transport_errors, 5);
 }
@@ -1301,7 +1307,7 @@ static void test_capacity(void **state)
 
 	(void)state;
 	txn_config_default(&cfg);
-	cfg.max_txns = 2;
+	cfg.max_txns = 3;                             /* 1 of them kept for in-dialog requests */
 	layer_make(&cfg);
 	assert_int_equal(rx_req("INVITE", "z9hG4bKcap1", 1, NULL), 0);
 	assert_int_equal(rx_req("INVITE", "z9hG4bKcap2", 1, NULL), 0);
@@ -1312,7 +1318,9 @@ static void test_capacity(void **state)
 	assert_int_equal(m->scode, 503);
 	assert_int_equal(sip_msg_to(m, &to), 0);
 	assert_int_equal(to->tag.l, 16);
+	assert_hdr(m, SIP_HDR_RETRY_AFTER, "5");
 	assert_int_equal(stats().refused_capacity, 1);
+	assert_int_equal(stats().refused_new, 1);
 	assert_int_equal(stats().server_live, 2);
 	/* known transactions still work */
 	assert_int_equal(rx_req("INVITE", "z9hG4bKcap1", 1, NULL), 0);
@@ -1328,11 +1336,297 @@ static void test_capacity(void **state)
 	assert_int_equal(txn_client_request(&ct, tl, &dst, txbuf, len, tu_response, NULL, now),
 			 ENOSPC);
 	assert_int_equal(stats().refused_capacity, 2);
+	assert_int_equal(stats().refused_new, 2);
 	/* room again once one ends */
 	assert_int_equal(txn_server_reply(tu.st[1], 200, NULL, &tag_bob, NULL, now), 0);
 	advance(32000);
 	assert_int_equal(rx_req("INVITE", "z9hG4bKcap3", 1, NULL), 0);
 	assert_int_equal(tu.nst, 3);
+}
+
+/* A request of ours inside a dialog: mk_creq's with a To tag (the B2BUA's BYE). */
+static size_t mk_creq_in_dialog(const char *method, const char *branch, enum sip_proto p)
+{
+	static const char to[] = "To: <sip:bob@pbx.example>";
+	static const char tag[] = ";tag=t-pbx";
+	size_t len = mk_creq(method, branch, p);
+	char *at = strstr(txbuf, to);
+
+	assert_non_null(at);
+	at += strlen(to);
+	assert_true(len + strlen(tag) < sizeof(txbuf));
+	memmove(at + strlen(tag), at, len - (size_t)(at - txbuf) + 1);
+	memcpy(at, tag, strlen(tag));
+	return len + strlen(tag);
+}
+
+/*
+ * The server table keeps max_txns / 8 for in-dialog requests: at the
+ * threshold a new INVITE or an out-of-dialog OPTIONS gets a 503 with
+ * Retry-After, while a BYE or re-INVITE (To tag) and a CANCEL still make
+ * transactions, up to max_txns.
+ */
+static void test_capacity_reserve_server(void **state)
+{
+	struct txn_config cfg;
+	char branch[32];
+	struct sip_msg *m;
+
+	(void)state;
+	txn_config_default(&cfg);
+	cfg.max_txns = 16;                            /* 2 kept for in-dialog requests */
+	layer_make(&cfg);
+	tu.no_keep = true;
+	for (unsigned i = 0; i < 14; i++) {
+		snprintf(branch, sizeof(branch), "z9hG4bK-r%u", i);
+		assert_int_equal(rx_req("INVITE", branch, 1, NULL), 0);
+	}
+	assert_int_equal(tu.nst, 14);
+	assert_int_equal(stats().server_live, 14);
+	assert_int_equal(stats().refused_capacity, 0);
+
+	/* new dialogs and out-of-dialog requests: 503, Retry-After, counted as new */
+	assert_int_equal(rx_req("INVITE", "z9hG4bK-new1", 1, NULL), 0);
+	m = sent_msg(nsent - 1);
+	assert_int_equal(m->scode, 503);
+	assert_hdr(m, SIP_HDR_RETRY_AFTER, "5");
+	assert_hdr(m, SIP_HDR_CSEQ, "1 INVITE");
+	assert_int_equal(rx_req("OPTIONS", "z9hG4bK-new2", 1, NULL), 0);
+	assert_int_equal(sent_msg(nsent - 1)->scode, 503);
+	assert_int_equal(tu.nst, 14);
+	assert_int_equal(stats().refused_new, 2);
+	assert_int_equal(stats().refused_in_dialog, 0);
+
+	/* a CANCEL for a ringing INVITE uses the reserve: 200, and the layer's 487 */
+	assert_int_equal(rx_req("CANCEL", "z9hG4bK-r0", 1, NULL), 0);
+	assert_int_equal(sent_msg(nsent - 2)->scode, 200);
+	assert_int_equal(sent_msg(nsent - 1)->scode, 487);
+	assert_int_equal(stats().server_live, 15);
+	/* a BYE in a dialog too, up to max_txns */
+	assert_int_equal(rx_req("BYE", "z9hG4bK-bye1", 2, "t-bob1"), 0);
+	assert_int_equal(tu.nst, 15);
+	assert_int_equal(stats().server_live, 16);
+	/* a full table refuses even those, counted apart */
+	assert_int_equal(rx_req("INVITE", "z9hG4bK-reinv", 3, "t-bob1"), 0);
+	assert_int_equal(sent_msg(nsent - 1)->scode, 503);
+	assert_int_equal(tu.nst, 15);
+	assert_int_equal(stats().refused_in_dialog, 1);
+	assert_int_equal(stats().refused_new, 2);
+	assert_int_equal(stats().refused_capacity, 3);
+	/* retransmissions of what is in the table still work */
+	assert_int_equal(rx_req("BYE", "z9hG4bK-bye1", 2, "t-bob1"), 0);
+	assert_int_equal(stats().retrans_absorbed, 1);
+	assert_int_equal(stats().refused_capacity, 3);
+}
+
+/* The client table the same: a BYE of ours (To tag) and a CANCEL use the reserve, a new INVITE does not. */
+static void test_capacity_reserve_client(void **state)
+{
+	struct txn_config cfg;
+	struct txn_client *ct = NULL, *inv;
+	struct sip_peer dst;
+	char branch[TXN_BRANCH_LEN + 1];
+	size_t len;
+
+	(void)state;
+	txn_config_default(&cfg);
+	cfg.max_txns = 8;                             /* 1 kept for in-dialog requests */
+	layer_make(&cfg);
+	peer_set(&dst, "10.20.0.10", 5060, SIP_PROTO_UDP);
+	inv = client_new("INVITE", SIP_PROTO_UDP);
+	for (unsigned i = 1; i < 6; i++)
+		client_new("OPTIONS", SIP_PROTO_UDP);
+	/* in dialog below the threshold: as any other */
+	assert_int_equal(txn_branch_make(branch, sizeof(branch)), 0);
+	len = mk_creq_in_dialog("BYE", branch, SIP_PROTO_UDP);
+	assert_int_equal(txn_client_request(NULL, tl, &dst, txbuf, len, tu_response, NULL, now), 0);
+	assert_int_equal(stats().client_live, 7);
+	/* at the threshold: a new INVITE is refused */
+	assert_int_equal(txn_branch_make(branch, sizeof(branch)), 0);
+	len = mk_creq("INVITE", branch, SIP_PROTO_UDP);
+	assert_int_equal(txn_client_request(&ct, tl, &dst, txbuf, len, tu_response, NULL, now),
+			 ENOSPC);
+	assert_null(ct);
+	assert_int_equal(stats().refused_new, 1);
+	/* the CANCEL of a ringing INVITE is not */
+	assert_int_equal(rx_resp(0, 180, "t-pbx"), 0);
+	assert_int_equal(txn_client_cancel(inv, NULL, now), 0);
+	assert_int_equal(SENT(nsent - 1).buf[0], 'C');
+	assert_int_equal(stats().client_live, 8);
+	/* full: a BYE is refused too, counted apart */
+	assert_int_equal(txn_branch_make(branch, sizeof(branch)), 0);
+	len = mk_creq_in_dialog("BYE", branch, SIP_PROTO_UDP);
+	assert_int_equal(txn_client_request(NULL, tl, &dst, txbuf, len, tu_response, NULL, now),
+			 ENOSPC);
+	assert_int_equal(stats().refused_in_dialog, 1);
+	assert_int_equal(stats().refused_capacity, 2);
+	/* with one slot free, the BYE fits and the INVITE still does not */
+	assert_int_equal(rx_resp(0, 487, "t-pbx"), 0);         /* ACKed; Timer D keeps it */
+	assert_int_equal(rx_resp(nsent - 2, 200, "t-pbx"), 0);  /* the CANCEL's 200: Timer K */
+	advance(now + 5000);
+	assert_int_equal(stats().client_live, 7);
+	len = mk_creq("INVITE", branch, SIP_PROTO_UDP);
+	assert_int_equal(txn_client_request(NULL, tl, &dst, txbuf, len, tu_response, NULL, now),
+			 ENOSPC);
+	len = mk_creq_in_dialog("BYE", branch, SIP_PROTO_UDP);
+	assert_int_equal(txn_client_request(NULL, tl, &dst, txbuf, len, tu_response, NULL, now), 0);
+	assert_int_equal(stats().client_live, 8);
+	assert_int_equal(stats().refused_new, 2);
+}
+
+/*
+ * What each server state keeps, counted in allocations: Proceeding the
+ * transaction, its request copy and the last provisional; Accepted the
+ * transaction alone; Completed the final; Confirmed nothing more. And the
+ * freed states still behave: INVITEs absorbed and ACKs passed up in
+ * Accepted with the TU's 2xx going out, the final resent and a CANCEL
+ * answered with its tag in Completed, the ACK taken in Completed.
+ */
+static void test_server_state_memory(void **state)
+{
+	size_t base;
+	unsigned n;
+	const struct sip_addr *to;
+	char ok[4096];
+	size_t oklen;
+
+	(void)state;
+	layer_make(NULL);
+	base = mem_nalloc();
+	assert_int_equal(rx_req("INVITE", "z9hG4bKmem1", 1, NULL), 0);
+	assert_int_equal(mem_nalloc(), base + 3);
+	assert_int_equal(txn_server_reply(tu.st[0], 180, NULL, &tag_bob, NULL, now), 0);
+	assert_int_equal(mem_nalloc(), base + 3);
+	assert_int_equal(txn_server_reply(tu.st[0], 200, NULL, &tag_bob, NULL, now), 0);
+	assert_int_equal(txn_server_state(tu.st[0]), TXN_STATE_ACCEPTED);
+	assert_int_equal(mem_nalloc(), base + 1);
+	oklen = SENT(nsent - 1).len;
+	memcpy(ok, SENT(nsent - 1).buf, oklen + 1);
+	/* Accepted: an INVITE absorbed, the ACK up with the transaction, the TU's 2xx out */
+	n = nsent;
+	now = 500;
+	assert_int_equal(rx_req("INVITE", "z9hG4bKmem1", 1, NULL), 0);
+	assert_int_equal(nsent, n);
+	assert_int_equal(stats().retrans_absorbed, 1);
+	assert_int_equal(txn_server_send(tu.st[0], ok, oklen, now), 0);
+	assert_int_equal(nsent, n + 1);
+	assert_string_equal(SENT(n).buf, ok);
+	assert_int_equal(rx_req("ACK", "z9hG4bKmem1", 1, "t-bob1"), 0);
+	assert_int_equal(tu.nack, 1);
+	assert_ptr_equal(tu.ack_st, tu.st[0]);
+	assert_int_equal(mem_nalloc(), base + 1);
+	/* a CANCEL this late: 200 (a tag of its own), the INVITE untouched */
+	assert_int_equal(rx_req("CANCEL", "z9hG4bKmem1", 1, NULL), 0);
+	assert_int_equal(sip_msg_to(sent_msg(nsent - 1), &to), 0);
+	assert_int_equal(chk->scode, 200);
+	assert_int_equal(to->tag.l, 16);
+	assert_int_equal(txn_server_state(tu.st[0]), TXN_STATE_ACCEPTED);
+	assert_int_equal(mem_nalloc(), base + 1 + 2);   /* the CANCEL's: its 200 only */
+	advance(now + 32000);
+	assert_int_equal(stats().server_live, 0);
+	assert_int_equal(mem_nalloc(), base + 1);     /* the TU still holds it */
+	tu.st[0] = txn_server_release(tu.st[0]);
+	assert_int_equal(mem_nalloc(), base);
+
+	/* Completed: the final only; resent for an INVITE; the CANCEL's 200 has its tag */
+	assert_int_equal(rx_req("INVITE", "z9hG4bKmem2", 1, NULL), 0);
+	assert_int_equal(txn_server_reply(tu.st[1], 486, NULL, &tag_bob, NULL, now), 0);
+	assert_int_equal(mem_nalloc(), base + 2);
+	n = nsent;
+	assert_int_equal(rx_req("INVITE", "z9hG4bKmem2", 1, NULL), 0);
+	assert_int_equal(nsent, n + 1);
+	assert_string_equal(SENT(n).buf, SENT(n - 1).buf);
+	assert_int_equal(rx_req("CANCEL", "z9hG4bKmem2", 1, NULL), 0);
+	assert_int_equal(sip_msg_to(sent_msg(nsent - 1), &to), 0);
+	assert_int_equal(chk->scode, 200);
+	assert_true(pl_eq_str(&to->tag, "t-bob1"));
+	assert_int_equal(mem_nalloc(), base + 2 + 2);
+	/* the ACK: Confirmed, which resends nothing and keeps nothing */
+	assert_int_equal(rx_req("ACK", "z9hG4bKmem2", 1, "t-bob1"), 0);
+	assert_int_equal(txn_server_state(tu.st[1]), TXN_STATE_CONFIRMED);
+	assert_int_equal(tu.nack, 1);
+	assert_int_equal(mem_nalloc(), base + 1 + 2);
+	n = nsent;
+	assert_int_equal(rx_req("INVITE", "z9hG4bKmem2", 1, NULL), 0);
+	assert_int_equal(rx_req("ACK", "z9hG4bKmem2", 1, "t-bob1"), 0);
+	assert_int_equal(nsent, n);
+	advance(now + 32000);
+	tu.st[1] = txn_server_release(tu.st[1]);
+	assert_int_equal(mem_nalloc(), base);
+
+	/* non-INVITE Completed: the final only, resent for each retransmission */
+	assert_int_equal(rx_req("BYE", "z9hG4bKmem3", 2, "t-bob1"), 0);
+	assert_int_equal(mem_nalloc(), base + 2);
+	assert_int_equal(txn_server_reply(tu.st[2], 200, NULL, NULL, NULL, now), 0);
+	assert_int_equal(txn_server_state(tu.st[2]), TXN_STATE_COMPLETED);
+	assert_int_equal(mem_nalloc(), base + 2);
+	n = nsent;
+	assert_int_equal(rx_req("BYE", "z9hG4bKmem3", 2, "t-bob1"), 0);
+	assert_int_equal(rx_req("BYE", "z9hG4bKmem3", 2, "t-bob1"), 0);
+	assert_int_equal(nsent, n + 2);
+	assert_string_equal(SENT(n).buf, SENT(n - 1).buf);
+	assert_string_equal(SENT(n + 1).buf, SENT(n - 1).buf);
+	assert_int_equal(txn_server_reply(tu.st[2], 200, NULL, NULL, NULL, now), EALREADY);
+	advance(now + 32000);
+	tu.st[2] = txn_server_release(tu.st[2]);
+	assert_int_equal(mem_nalloc(), base);
+}
+
+/*
+ * What each client state keeps: the request until a final response; then
+ * Accepted nothing, INVITE Completed its ACK, non-INVITE Completed nothing.
+ * 2xx retransmissions still reach the TU in Accepted, 486 retransmissions
+ * are still re-ACKed in Completed.
+ */
+static void test_client_state_memory(void **state)
+{
+	struct txn_client *ct;
+	size_t base;
+	unsigned n;
+
+	(void)state;
+	layer_make(NULL);
+	base = mem_nalloc();
+	ct = client_new("INVITE", SIP_PROTO_UDP);
+	assert_int_equal(mem_nalloc(), base + 2);
+	assert_int_equal(txn_client_cancel(ct, &reason_extra, now), 0);   /* deferred: kept */
+	assert_int_equal(mem_nalloc(), base + 3);
+	assert_int_equal(rx_resp(0, 200, "t-pbx"), 0);                    /* before any 1xx */
+	assert_int_equal(txn_client_state(ct), TXN_STATE_ACCEPTED);
+	assert_int_equal(mem_nalloc(), base + 1);
+	assert_int_equal(nsent, 1);                                       /* no CANCEL went */
+	now = 100;
+	assert_int_equal(rx_resp(0, 200, "t-pbx"), 0);
+	assert_int_equal(tu.nresp, 2);
+	assert_int_equal(tu.resp_code[1], 200);
+	assert_int_equal(tu.resp_state[1], TXN_STATE_ACCEPTED);
+	assert_int_equal(txn_client_cancel(ct, NULL, now), EALREADY);
+	assert_int_equal(mem_nalloc(), base + 1);
+	advance(now + 32000);
+	tu.ct[0] = txn_client_release(tu.ct[0]);
+	assert_int_equal(mem_nalloc(), base);
+
+	ct = client_new("INVITE", SIP_PROTO_UDP);
+	n = nsent - 1;
+	assert_int_equal(rx_resp(n, 486, "t-pbx"), 0);
+	assert_int_equal(txn_client_state(ct), TXN_STATE_COMPLETED);
+	assert_int_equal(mem_nalloc(), base + 2);                         /* its ACK */
+	assert_true(sent_is(nsent - 1, "ACK "));
+	assert_int_equal(rx_resp(n, 486, "t-pbx"), 0);
+	assert_string_equal(SENT(nsent - 1).buf, SENT(nsent - 2).buf);
+	assert_int_equal(tu.nresp, 3);
+	advance(now + 32000);
+	tu.ct[1] = txn_client_release(tu.ct[1]);
+	assert_int_equal(mem_nalloc(), base);
+
+	ct = client_new("BYE", SIP_PROTO_UDP);
+	assert_int_equal(mem_nalloc(), base + 2);
+	assert_int_equal(rx_resp(nsent - 1, 200, "t-pbx"), 0);
+	assert_int_equal(txn_client_state(ct), TXN_STATE_COMPLETED);
+	assert_int_equal(mem_nalloc(), base + 1);
+	advance(now + 5000);
+	tu.ct[2] = txn_client_release(tu.ct[2]);
+	assert_int_equal(mem_nalloc(), base);
 }
 
 static void test_configured_timers(void **state)
@@ -1688,7 +1982,7 @@ static void test_table_stress(void **state)
 
 	(void)state;
 	txn_config_default(&cfg);
-	cfg.max_txns = N;
+	cfg.max_txns = N + N / 7;                     /* 342 / 8 = 42 kept for in-dialog: N new fit */
 	layer_make(&cfg);
 	tu.no_keep = true;
 	tu.auto_reply = 486;
@@ -1875,6 +2169,10 @@ int main(void)
 		T(test_transport_error_client),
 		T(test_transport_error_server),
 		T(test_capacity),
+		T(test_capacity_reserve_server),
+		T(test_capacity_reserve_client),
+		T(test_server_state_memory),
+		T(test_client_state_memory),
 		T(test_configured_timers),
 		T(test_match_rfc2543),
 		T(test_match_rules),
