@@ -27,8 +27,9 @@ static void call_destroy(void *data)
 
 	free(c->tmpl);
 	free(c->rr);
-	free(c->leg[LEG_A].route);
-	free(c->leg[LEG_B].route);
+	free(c->leg[LEG_A].str);
+	free(c->leg[LEG_B].str);
+	free(c->reason);
 	free(c->binv);
 	free(c->ack);
 	free(c->answer2xx);
@@ -54,9 +55,53 @@ static int rand_hex(char *buf, size_t size, size_t bytes)
 	return 0;
 }
 
-static int copy_pl(char *dst, size_t size, const struct pl *src)
+/* Largest length (with the NUL) of each leg string: a value that does not fit is refused. */
+static const uint16_t leg_str_max[LS__COUNT] = {
+	[LS_CALLID] = LEG_CALLID_MAX, [LS_LTAG] = LEG_TAG_MAX,     [LS_RTAG] = LEG_TAG_MAX,
+	[LS_TARGET] = LEG_URI_MAX,    [LS_LURI] = LEG_ADDR_MAX,    [LS_RURI] = LEG_ADDR_MAX,
+	[LS_CONTACT] = LEG_CONTACT_MAX, [LS_ROUTE] = LEG_ROUTE_MAX,
+};
+
+/*
+ * Replace some of a leg's strings: v[k].p NULL keeps string k. The whole
+ * set is rebuilt in one exact-size allocation (values change a few times
+ * per dialog: at its start and on target refreshes). 0; ENAMETOOLONG for a
+ * value over its bound; ENOMEM. On error the leg is unchanged.
+ */
+static int leg_set(struct leg *l, const struct pl v[LS__COUNT])
 {
-	return pl_strcpy(src, dst, size) ? ENAMETOOLONG : 0;
+	struct pl cur[LS__COUNT];
+	size_t total = 0;
+	char *str, *p;
+
+	for (unsigned k = 0; k < LS__COUNT; k++) {
+		cur[k] = v[k].p ? v[k] : pl_from_str(leg_s(l, (enum leg_str)k));
+		if (cur[k].l >= leg_str_max[k] || memchr(cur[k].p, '\0', cur[k].l))
+			return ENAMETOOLONG;
+		total += cur[k].l + 1;
+	}
+	str = malloc(total);
+	if (!str)
+		return ENOMEM;
+	p = str;
+	for (unsigned k = 0; k < LS__COUNT; k++) {
+		l->off[k] = (uint16_t)(p - str);
+		memcpy(p, cur[k].p, cur[k].l);
+		p += cur[k].l;
+		*p++ = '\0';
+	}
+	free(l->str);
+	l->str = str;
+	return 0;
+}
+
+/* One string of a leg. */
+static int leg_set1(struct leg *l, enum leg_str k, const struct pl *val)
+{
+	struct pl v[LS__COUNT] = { 0 };
+
+	v[k] = *val;
+	return leg_set(l, v);
 }
 
 static int fmt(char *dst, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
@@ -79,8 +124,8 @@ static uint16_t zone_port(const struct b2bua *b, unsigned zone, unsigned proto)
 	return proto == SIP_PROTO_TLS ? z->sip_tls : proto == SIP_PROTO_TCP ? z->sip_tcp : z->sip_udp;
 }
 
-/* Our Contact on a leg: the zone's host and port, the call's token as the user. */
-static int leg_contact(struct call *c, unsigned li)
+/* Our Contact on a leg, into buf: the zone's host and port, the call's token as the user. */
+static int leg_contact(struct call *c, unsigned li, char *buf, size_t size)
 {
 	struct b2bua *b = c->b;
 	struct leg *l = &c->leg[li];
@@ -91,7 +136,7 @@ static int leg_contact(struct call *c, unsigned li)
 
 	if (err)
 		return err;
-	return fmt(l->contact, sizeof(l->contact), "sip:%s@%s:%u%s", tok, b->bc.host[l->zone],
+	return fmt(buf, size, "sip:%s@%s:%u%s", tok, b->bc.host[l->zone],
 		   zone_port(b, l->zone, l->peer.proto),
 		   l->peer.proto == SIP_PROTO_TCP ? ";transport=tcp" :
 		   l->peer.proto == SIP_PROTO_TLS ? ";transport=tls" : "");
@@ -130,69 +175,64 @@ static int tmpl_make(struct sip_msg *req, const char *ltag, char **tp, size_t *l
 
 /*
  * "Route: <...>\r\n" lines from Record-Route values, in order or reversed
- * (RFC 3261 12.1.1, 12.1.2), into *routep (allocated; NULL when the message
- * has no Record-Route: most dialogs have no route set and pay nothing).
+ * (RFC 3261 12.1.1, 12.1.2), into buf (LEG_ROUTE_MAX bytes); *out is what
+ * was written, empty when the message has no Record-Route.
  */
-static int route_set(struct sip_msg *msg, bool reverse, char **routep)
+static int route_set(struct sip_msg *msg, bool reverse, char *buf, struct pl *out)
 {
-	char buf[LEG_ROUTE_MAX];
 	struct pl vals[16];
 	struct sip_iter it = { 0 };
 	unsigned n = 0;
 	struct wbuf wb;
-	char *r;
 
 	while (n < ARRAY_SIZE(vals) && sip_msg_values_next(msg, SIP_HDR_RECORD_ROUTE, &it, &vals[n]))
 		n++;
-	wbuf_init(&wb, buf, sizeof(buf) - 1);
+	wbuf_init(&wb, buf, LEG_ROUTE_MAX - 1);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pl *v = &vals[reverse ? n - 1 - i : i];
 
 		if (wbuf_put_str(&wb, "Route: ") || wbuf_put_pl(&wb, v) || wbuf_put(&wb, "\r\n", 2))
 			return ENAMETOOLONG;
 	}
-	free(*routep);
-	*routep = NULL;
-	if (!wb.len)
-		return 0;
-	r = malloc(wb.len + 1);
-	if (!r)
-		return ENOMEM;
-	memcpy(r, buf, wb.len);
-	r[wb.len] = '\0';
-	*routep = r;
+	out->p = buf;
+	out->l = wb.len;
 	return 0;
 }
 
 /* Remember the remote side of a leg from a message it sent: tag, target, route set. */
 static int leg_learn(struct leg *l, struct sip_msg *msg, bool uac)
 {
-	const struct sip_addr *to, *from;
+	struct pl v[LS__COUNT] = { 0 };
+	char ruri[LEG_ADDR_MAX], route[LEG_ROUTE_MAX];
 	struct sip_contact ct;
 	struct sip_iter it = { 0 };
 	const struct sip_addr *remote;
+	bool change = false;
 	int err;
 
 	if (uac ? sip_msg_to(msg, &remote) : sip_msg_from(msg, &remote))
 		return EBADMSG;
-	if (remote->tag.l && !l->rtag[0]) {
-		err = copy_pl(l->rtag, sizeof(l->rtag), &remote->tag);
-		if (!err)
-			err = fmt(l->ruri + strlen(l->ruri), sizeof(l->ruri) - strlen(l->ruri),
-				  ";tag=%s", l->rtag);
+	if (remote->tag.l && !leg_s(l, LS_RTAG)[0]) {
+		err = fmt(ruri, sizeof(ruri), "%s;tag=%.*s", leg_s(l, LS_RURI), (int)remote->tag.l,
+			  remote->tag.p);
 		if (err)
 			return err;
+		v[LS_RTAG] = remote->tag;
+		v[LS_RURI] = pl_from_str(ruri);
+		change = true;
 	}
-	if (sip_msg_contact_next(msg, &it, &ct) == 0 && !ct.star) {
-		err = copy_pl(l->target, sizeof(l->target), &ct.addr.auri);
+	if (sip_msg_contact_next(msg, &it, &ct) == 0 && !ct.star &&
+	    !pl_eq_str(&ct.addr.auri, leg_s(l, LS_TARGET))) {
+		v[LS_TARGET] = ct.addr.auri;
+		change = true;
+	}
+	if (uac && sip_msg_hdr(msg, SIP_HDR_RECORD_ROUTE)) {
+		err = route_set(msg, true, route, &v[LS_ROUTE]);
 		if (err)
 			return err;
+		change = true;
 	}
-	(void)to;
-	(void)from;
-	if (uac && sip_msg_hdr(msg, SIP_HDR_RECORD_ROUTE))
-		return route_set(msg, true, &l->route);
-	return 0;
+	return change ? leg_set(l, v) : 0;
 }
 
 /* Leak check for what goes out on the public zone; EACCES stops the message. */
@@ -351,13 +391,14 @@ static int leg_request(struct call *c, unsigned li, const struct pl *method, uin
 		err = wbuf_printf(out, "%.*s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n%s"
 				  "Max-Forwards: %u\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
 				  "CSeq: %u %.*s\r\n",
-				  (int)method->l, method->p, l->target, sip_proto_name(l->peer.proto),
-				  b->bc.host[l->zone], zone_port(b, l->zone, l->peer.proto), branch,
-				  l->route ? l->route : "", mf, l->luri, l->ruri, l->callid, cseq,
+				  (int)method->l, method->p, leg_s(l, LS_TARGET),
+				  sip_proto_name(l->peer.proto), b->bc.host[l->zone],
+				  zone_port(b, l->zone, l->peer.proto), branch, leg_s(l, LS_ROUTE), mf,
+				  leg_s(l, LS_LURI), leg_s(l, LS_RURI), leg_s(l, LS_CALLID), cseq,
 				  (int)method->l,
 				  method->p);
 	if (!err && contact)
-		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
+		err = wbuf_printf(out, "Contact: <%s>\r\n", leg_s(l, LS_CONTACT));
 	if (!err && src)
 		err = hdr_policy_write(b->policy[l->zone], src, b->bc.host[l->zone],
 				       src->src.zone == ZONE_PRIVATE ? HDR_POLICY_F_TRUSTED : 0, out);
@@ -388,7 +429,7 @@ static int leg_response(struct call *c, unsigned li, const char *tmpl, size_t tm
 	if (!err && rr && c->rr)
 		err = wbuf_put(out, c->rr, c->rr_len);
 	if (!err && contact)
-		err = wbuf_printf(out, "Contact: <%s>\r\n", l->contact);
+		err = wbuf_printf(out, "Contact: <%s>\r\n", leg_s(l, LS_CONTACT));
 	for (const struct sip_hdr *h = redirect ? sip_msg_hdr(resp, SIP_HDR_CONTACT) : NULL;
 	     h && !err; h = sip_msg_hdr_next(resp, h))
 		err = wbuf_printf(out, "Contact: %.*s\r\n", (int)h->val.l, h->val.p);
@@ -454,6 +495,25 @@ static int leg_ack(struct call *c, unsigned li, uint32_t cseq, struct sip_msg *s
 }
 
 /*
+ * The Reason line (RFC 3326) the BYEs that end the call will carry; a value
+ * over CALL_REASON_MAX, or no memory, leaves them without one.
+ */
+static void call_set_reason(struct call *c, const struct pl *val)
+{
+	static const char name[] = "Reason: ";
+	size_t n = sizeof(name) - 1 + val->l + 2;
+	char *r;
+
+	if (val->l > CALL_REASON_MAX || !(r = malloc(n + 1)))
+		return;
+	memcpy(r, name, sizeof(name) - 1);
+	memcpy(r + sizeof(name) - 1, val->p, val->l);
+	memcpy(r + n - 2, "\r\n", 3);
+	free(c->reason);
+	c->reason = r;
+}
+
+/*
  * End the call: BYE on the legs that have a dialog (bye_mask bit per leg),
  * media released, transactions let go, the call record written.
  */
@@ -464,11 +524,11 @@ static void call_end_mask(struct call *c, const char *cause, unsigned bye_mask)
 	if (c->state == CALL_ENDED)
 		return;
 	for (unsigned li = 0; li < 2; li++) {
-		if ((bye_mask & (1u << li)) && c->leg[li].rtag[0] &&
+		if ((bye_mask & (1u << li)) && leg_s(&c->leg[li], LS_RTAG)[0] &&
 		    (c->state == CALL_CONFIRMED || c->state == CALL_ANSWERED))
-			leg_send_own(c, li, "BYE", c->reason[0] ? c->reason : NULL);
+			leg_send_own(c, li, "BYE", c->reason);
 	}
-	snprintf(c->cause, sizeof(c->cause), "%s", cause);
+	c->cause = cause;
 	log_debug("call %llu: ended: %s", (unsigned long long)c->id, cause);
 	c->state = CALL_ENDED;
 	c->end_ms = b->now;
@@ -498,10 +558,10 @@ void call_end(struct call *c, const char *cause, bool bye)
 void call_media_timeout(struct media_session *ms, void *arg)
 {
 	struct call *c = arg;
+	static const struct pl reason = PL("Q.850;cause=102;text=\"media timeout\"");
 
 	(void)ms;
-	snprintf(c->reason, sizeof(c->reason),
-		 "Reason: Q.850;cause=102;text=\"media timeout\"\r\n");
+	call_set_reason(c, &reason);
 	call_end(c, "media timeout", true);
 }
 
@@ -514,7 +574,9 @@ static void on_t2xx(void *arg)
 	if (!c->t2xx_st || !c->answer2xx)
 		return;
 	if (b->now >= c->t2xx_deadline) {
-		snprintf(c->reason, sizeof(c->reason), "Reason: SIP;cause=408;text=\"no ACK\"\r\n");
+		static const struct pl reason = PL("SIP;cause=408;text=\"no ACK\"");
+
+		call_set_reason(c, &reason);
 		call_end(c, "no ACK for the 2xx", true);
 		return;
 	}
@@ -555,11 +617,14 @@ static uint16_t errno_status(int err)
 	case EBADMSG: return 488;
 	case ENOSPC: return 503;
 	case EACCES: return 500;
+	case ENOENT: return 481;   /* a Replaces naming no dialog of ours */
 	default: return 500;
 	}
 }
 
 static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg *cresp, void *arg);
+static int replaces_map(struct b2bua *b, unsigned zone, unsigned to_zone, const struct pl *val,
+			char *out, size_t size);
 
 /*
  * A 3xx from the private side: send the INVITE again to its first Contact,
@@ -587,7 +652,7 @@ static int redirect_follow(struct call *c, struct sip_msg *resp)
 	    !(pl_caseeq_str(&ct.addr.uri.host, core->address.name) ||
 	      (core->address.addr.set && pl_eq_str(&ct.addr.uri.host, core->address.addr.text))))
 		return EPERM;
-	err = copy_pl(bl->target, sizeof(bl->target), &ct.addr.auri);
+	err = leg_set1(bl, LS_TARGET, &ct.addr.auri);
 	if (err)
 		return err;
 	if (sip_msg_decode_raw(m, c->binv, c->binv_len, 0, NULL))
@@ -599,7 +664,7 @@ static int redirect_follow(struct call *c, struct sip_msg *resp)
 	fmt(cseq, sizeof(cseq), "%u INVITE", bl->invite_cseq);
 	fmt(via, sizeof(via), "SIP/2.0/%s %s:%u;branch=%s;rport", sip_proto_name(bl->peer.proto),
 	    b->bc.host[bl->zone], zone_port(b, bl->zone, bl->peer.proto), branch);
-	v = pl_from_str(bl->target);
+	v = pl_from_str(leg_s(bl, LS_TARGET));
 	err = sip_msg_ruri_set(m, &v);
 	if (!err && (h = sip_msg_hdr(m, SIP_HDR_CSEQ))) {
 		v = pl_from_str(cseq);
@@ -624,7 +689,7 @@ static int redirect_follow(struct call *c, struct sip_msg *resp)
 		if (c->binv)
 			memcpy(c->binv, wb.p, wb.len);
 		log_debug("call %llu: following a %u to %s", (unsigned long long)c->id, resp->scode,
-			  bl->target);
+			  leg_s(bl, LS_TARGET));
 	}
 	return err;
 }
@@ -656,6 +721,8 @@ static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg 
 			sip_transp_send(b->bc.transp, &c->leg[LEG_B].peer, c->ack, c->ack_len);
 		return;
 	}
+	if (!c->tmpl)
+		return;   /* the a-leg has its final response: nothing more goes to it */
 	if (code < 300 && leg_learn(&c->leg[LEG_B], resp, true)) {
 		b2bua_reply_st(c, 500);
 		call_end(c, "b-leg response too large", code >= 200);
@@ -700,14 +767,19 @@ static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg 
 	}
 	b->stats.relayed_responses++;
 	if (code < 200) {
-		if (c->state == CALL_TRYING && c->leg[LEG_B].rtag[0])
+		if (c->state == CALL_TRYING && leg_s(&c->leg[LEG_B], LS_RTAG)[0])
 			c->state = CALL_EARLY;
 		txn_server_send(c->ist, wb.p, wb.len, b->now);
 		return;
 	}
 	c->final_code = code;
+	/* the a-leg INVITE has its final answer: what built its responses is done with */
 	free(c->binv);
 	c->binv = NULL;
+	free(c->tmpl);
+	c->tmpl = NULL;
+	free(c->rr);
+	c->rr = NULL;
 	if (code < 300) {
 		c->state = CALL_ANSWERED;
 		c->answer_ms = b->now;
@@ -741,8 +813,8 @@ static void on_ist_event(struct txn_server *st, int err, const struct sip_msg *m
 	if (msg) {
 		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REASON);
 
-		if (h)
-			fmt(reason, sizeof(reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p);
+		if (h && fmt(reason, sizeof(reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p))
+			reason[0] = '\0';   /* too long to carry: the CANCEL goes without it */
 	}
 	if (c->ict) {
 		struct pl extra = pl_from_str(reason);
@@ -757,7 +829,7 @@ static void on_ist_event(struct txn_server *st, int err, const struct sip_msg *m
 void b2bua_reply_st(struct call *c, uint16_t code)
 {
 	struct b2bua *b = c->b;
-	struct pl tag = pl_from_str(c->leg[LEG_A].ltag);
+	struct pl tag = pl_from_str(leg_s(&c->leg[LEG_A], LS_LTAG));
 
 	if (c->ist)
 		txn_server_reply(c->ist, code, NULL, &tag, NULL, b->now);
@@ -770,11 +842,12 @@ static int leg_a_init(struct call *c, struct sip_msg *req)
 	const struct sip_cseq *cs;
 	struct sip_contact ct;
 	struct sip_iter it = { 0 };
-	struct pl callid;
+	struct pl v[LS__COUNT] = { 0 };
+	char ltag[LEG_TAG_MAX], luri[LEG_ADDR_MAX], contact[LEG_CONTACT_MAX], route[LEG_ROUTE_MAX];
 	int err;
 
 	if (sip_msg_from(req, &from) || sip_msg_to(req, &to) || sip_msg_cseq(req, &cs) ||
-	    sip_msg_callid(req, &callid))
+	    sip_msg_callid(req, &v[LS_CALLID]))
 		return EBADMSG;
 	if (sip_msg_contact_next(req, &it, &ct) || ct.star)
 		return EBADMSG;
@@ -782,20 +855,22 @@ static int leg_a_init(struct call *c, struct sip_msg *req)
 	a->peer = req->src;
 	a->rcseq = a->invite_cseq = cs->num;
 	a->lcseq = 0;
-	err = copy_pl(a->callid, sizeof(a->callid), &callid);
+	v[LS_RTAG] = from->tag;
+	v[LS_TARGET] = ct.addr.auri;
+	v[LS_RURI] = from->val;
+	err = rand_hex(ltag, sizeof(ltag), 8);
 	if (!err)
-		err = copy_pl(a->rtag, sizeof(a->rtag), &from->tag);
+		err = fmt(luri, sizeof(luri), "%.*s;tag=%s", (int)to->val.l, to->val.p, ltag);
 	if (!err)
-		err = rand_hex(a->ltag, sizeof(a->ltag), 8);
+		err = leg_contact(c, LEG_A, contact, sizeof(contact));
 	if (!err)
-		err = copy_pl(a->target, sizeof(a->target), &ct.addr.auri);
-	if (!err)
-		err = copy_pl(a->ruri, sizeof(a->ruri), &from->val);
-	if (!err)
-		err = fmt(a->luri, sizeof(a->luri), "%.*s;tag=%s", (int)to->val.l, to->val.p, a->ltag);
-	if (!err)
-		err = route_set(req, false, &a->route);
-	return err;
+		err = route_set(req, false, route, &v[LS_ROUTE]);
+	if (err)
+		return err;
+	v[LS_LTAG] = pl_from_str(ltag);
+	v[LS_LURI] = pl_from_str(luri);
+	v[LS_CONTACT] = pl_from_str(contact);
+	return leg_set(a, v);
 }
 
 /* The b-leg's From/To: toward the public zone the private side's hosts become ours. */
@@ -805,6 +880,9 @@ static int leg_b_init(struct call *c, struct sip_msg *req, unsigned ezone,
 	struct b2bua *b = c->b;
 	struct leg *bl = &c->leg[LEG_B];
 	const struct sip_addr *from, *to;
+	struct pl v[LS__COUNT] = { 0 };
+	char callid[LEG_CALLID_MAX], ltag[LEG_TAG_MAX], luri[LEG_ADDR_MAX], rname[LEG_ADDR_MAX],
+		contact[LEG_CONTACT_MAX];
 	uint8_t r[2];
 	int err;
 
@@ -815,29 +893,37 @@ static int leg_b_init(struct call *c, struct sip_msg *req, unsigned ezone,
 	if (random_bytes(r, sizeof(r)))
 		return EIO;
 	bl->lcseq = bl->invite_cseq = (uint32_t)(r[0] << 8 | r[1]) % 30000u + 1;
-	err = rand_hex(bl->callid, sizeof(bl->callid), 16);
+	err = rand_hex(callid, sizeof(callid), 16);
 	if (!err)
-		err = rand_hex(bl->ltag, sizeof(bl->ltag), 8);
-	if (!err)
-		err = fmt(bl->target, sizeof(bl->target), "%s", ruri);
+		err = rand_hex(ltag, sizeof(ltag), 8);
 	if (err)
 		return err;
 	if (ezone == ZONE_PUBLIC) {
-		err = fmt(bl->luri, sizeof(bl->luri), "%.*s%s<sip:%.*s%s%s>;tag=%s",
+		err = fmt(luri, sizeof(luri), "%.*s%s<sip:%.*s%s%s>;tag=%s",
 			  (int)from->dname.l, from->dname.p, from->dname.l ? " " : "",
 			  (int)from->uri.user.l, from->uri.user.p, from->uri.user.l ? "@" : "",
-			  b->bc.host[ZONE_PUBLIC], bl->ltag);
+			  b->bc.host[ZONE_PUBLIC], ltag);
 		if (!err)
-			err = fmt(bl->ruri, sizeof(bl->ruri), "<%s>", ruri);
+			err = fmt(rname, sizeof(rname), "<%s>", ruri);
 	} else {
-		err = fmt(bl->luri, sizeof(bl->luri), "%.*s%s<%.*s>;tag=%s", (int)from->dname.l,
+		err = fmt(luri, sizeof(luri), "%.*s%s<%.*s>;tag=%s", (int)from->dname.l,
 			  from->dname.p, from->dname.l ? " " : "", (int)from->auri.l, from->auri.p,
-			  bl->ltag);
+			  ltag);
 		if (!err)
-			err = fmt(bl->ruri, sizeof(bl->ruri), "%.*s%s<%.*s>", (int)to->dname.l,
+			err = fmt(rname, sizeof(rname), "%.*s%s<%.*s>", (int)to->dname.l,
 				  to->dname.p, to->dname.l ? " " : "", (int)to->auri.l, to->auri.p);
 	}
-	return err;
+	if (!err)
+		err = leg_contact(c, LEG_B, contact, sizeof(contact));
+	if (err)
+		return err;
+	v[LS_CALLID] = pl_from_str(callid);
+	v[LS_LTAG] = pl_from_str(ltag);
+	v[LS_TARGET] = pl_from_str(ruri);
+	v[LS_LURI] = pl_from_str(luri);
+	v[LS_RURI] = pl_from_str(rname);
+	v[LS_CONTACT] = pl_from_str(contact);
+	return leg_set(bl, v);
 }
 
 /* Record-Route lines of the a-leg INVITE, copied into its 18x and 2xx (RFC 3261 12.1.1). */
@@ -869,6 +955,8 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 {
 	static const struct pl invite = PL("INVITE");
 	struct call *c = mem_zalloc(sizeof(*c), call_destroy);
+	char replaces[CALL_EXTRA_MAX];
+	const struct sip_hdr *rh;
 	struct pl body = PL_INIT, *bp = NULL;
 	struct wbuf wb;
 	uint16_t code = 500;
@@ -896,15 +984,12 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 	if (err)
 		goto out_fail;
 	for (unsigned li = 0; li < 2; li++) {
+		const char *cid = leg_s(&c->leg[li], LS_CALLID);
+
 		c->leg[li].idx = li;
-		htable_add(&b->dialogs, &c->leg[li].hn_cid,
-			   hash_keyed(c->leg[li].callid, strlen(c->leg[li].callid)));
+		htable_add(&b->dialogs, &c->leg[li].hn_cid, hash_keyed(cid, strlen(cid)));
 	}
-	err = leg_contact(c, LEG_A);
-	if (!err)
-		err = leg_contact(c, LEG_B);
-	if (!err)
-		err = tmpl_make(req, c->leg[LEG_A].ltag, &c->tmpl, &c->tmpl_len);
+	err = tmpl_make(req, leg_s(&c->leg[LEG_A], LS_LTAG), &c->tmpl, &c->tmpl_len);
 	if (!err)
 		err = rr_keep(c, req);
 	if (err)
@@ -921,8 +1006,25 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 	} else {
 		c->late_offer = true;
 	}
+	rh = sip_msg_hdr(req, SIP_HDR_REPLACES);
+	if (rh) {
+		/* the new call takes over one of ours (RFC 3891): named as on the b-leg's side */
+		static const char name[] = "Replaces: ";
+		size_t n;
+
+		memcpy(replaces, name, sizeof(name) - 1);
+		err = replaces_map(b, c->leg[LEG_A].zone, ezone, &rh->val, replaces + sizeof(name) - 1,
+				   sizeof(replaces) - sizeof(name) - 2);
+		if (err) {
+			code = err == ENOENT ? 481 : 400;
+			goto out_fail;
+		}
+		n = strlen(replaces);
+		memcpy(replaces + n, "\r\n", 3);
+	}
 	wbuf_init(&wb, b->out, sizeof(b->out));
-	err = leg_request(c, LEG_B, &invite, c->leg[LEG_B].invite_cseq, true, req, NULL, bp, &wb);
+	err = leg_request(c, LEG_B, &invite, c->leg[LEG_B].invite_cseq, true, req,
+			  rh ? replaces : NULL, bp, &wb);
 	if (!err)
 		err = leak_guard(c, ezone, wb.p, wb.len);
 	if (!err)
@@ -948,36 +1050,106 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 }
 
 /*
+ * The leg of zone with this Call-ID whose tag (ours) is ltag and whose
+ * peer's tag is rtag (any rtag while the peer's is not known yet); NULL.
+ */
+static struct leg *leg_lookup(struct b2bua *b, unsigned zone, const struct pl *callid,
+			      const struct pl *ltag, const struct pl *rtag)
+{
+	uint32_t h = hash_keyed(callid->p, callid->l);
+
+	for (struct hnode *n = htable_first(&b->dialogs, h); n; n = hnode_next_same(n, h)) {
+		struct leg *l = container_of(n, struct leg, hn_cid);
+		const char *lr = leg_s(l, LS_RTAG);
+
+		if (l->zone == zone && pl_eq_str(callid, leg_s(l, LS_CALLID)) &&
+		    pl_eq_str(ltag, leg_s(l, LS_LTAG)) && (!lr[0] || pl_eq_str(rtag, lr)))
+			return l;
+	}
+	return NULL;
+}
+
+static struct call *leg_call(struct leg *l)
+{
+	return container_of(l - l->idx, struct call, leg);
+}
+
+/*
  * A dialog by Call-ID and tags, for peers that send in-dialog requests to
  * the address they first called instead of our Contact (sipp's built-in
- * scenarios do): the leg whose Call-ID, zone, remote tag and our tag match.
+ * scenarios do).
  */
 static int call_find_dialog(struct b2bua *b, struct sip_msg *msg, struct call **cp,
 			    unsigned *leg)
 {
 	const struct sip_addr *from, *to;
 	struct pl callid;
-	uint32_t h;
+	struct leg *l;
 
 	if (sip_msg_callid(msg, &callid) || sip_msg_from(msg, &from) || sip_msg_to(msg, &to) ||
 	    !to->tag.l)
 		return ENOENT;
-	h = hash_keyed(callid.p, callid.l);
-	for (struct hnode *n = htable_first(&b->dialogs, h); n; n = hnode_next_same(n, h)) {
-		struct leg *l = container_of(n, struct leg, hn_cid);
-		struct call *c;
-		unsigned li;
+	l = leg_lookup(b, msg->src.zone, &callid, &to->tag, &from->tag);
+	if (!l)
+		return ENOENT;
+	*cp = leg_call(l);
+	*leg = l->idx;
+	return 0;
+}
 
-		if (!pl_eq_str(&callid, l->callid) || l->zone != msg->src.zone ||
-		    !pl_eq_str(&to->tag, l->ltag) || (l->rtag[0] && !pl_eq_str(&from->tag, l->rtag)))
-			continue;
-		li = l->idx;
-		c = container_of(l - li, struct call, leg);
-		*cp = c;
-		*leg = li;
-		return 0;
+/*
+ * Replaces (RFC 3891) names a dialog as its writer sees it: Call-ID,
+ * to-tag (the writer's peer's tag: on a leg of ours, our tag) and from-tag
+ * (the writer's own). The dialog is a leg of one of our calls on zone; on
+ * to_zone that call is its other leg, named here as we see it, which is how
+ * a peer there sees it from our side. Writes "callid;to-tag=..;
+ * from-tag=..[;early-only]" into out. EBADMSG; ENOENT: no such dialog (or
+ * the other side has no dialog yet): the answer is 481 (RFC 3891 3).
+ */
+static int replaces_map(struct b2bua *b, unsigned zone, unsigned to_zone, const struct pl *val,
+			char *out, size_t size)
+{
+	struct pl v = pl_trim(*val), callid = v, params = PL_INIT, to, from, eo;
+	const char *semi = pl_chr(&v, ';');
+	struct leg *l, *o;
+
+	if (semi) {
+		callid.l = (size_t)(semi - v.p);
+		params.p = semi;
+		params.l = (size_t)(v.p + v.l - semi);
 	}
-	return ENOENT;
+	callid = pl_trim(callid);
+	if (!callid.l || !sip_param_get(&params, "to-tag", &to) ||
+	    !sip_param_get(&params, "from-tag", &from) || !to.l || !from.l)
+		return EBADMSG;
+	l = leg_lookup(b, zone, &callid, &to, &from);
+	if (!l || !leg_s(l, LS_RTAG)[0])
+		return ENOENT;
+	o = &leg_call(l)->leg[1 - l->idx];
+	if (o->zone != to_zone || !leg_s(o, LS_RTAG)[0] || leg_call(l)->state == CALL_ENDED)
+		return ENOENT;
+	return fmt(out, size, "%s;to-tag=%s;from-tag=%s%s", leg_s(o, LS_CALLID), leg_s(o, LS_RTAG),
+		   leg_s(o, LS_LTAG), sip_param_get(&params, "early-only", &eo) ? ";early-only" : "");
+}
+
+/* URI header value characters that need no escaping (RFC 3261 25.1 hvalue). */
+static bool hvalue_plain(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       strchr("-_.!~*'()[]/?:+$", ch);
+}
+
+static int wbuf_put_escaped(struct wbuf *wb, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int err = 0;
+
+	for (; *s && !err; s++) {
+		char e[3] = { '%', hex[(uint8_t)*s >> 4], hex[*s & 15] };
+
+		err = hvalue_plain(*s) ? wbuf_put(wb, s, 1) : wbuf_put(wb, e, 3);
+	}
+	return err;
 }
 
 /*
@@ -1019,12 +1191,12 @@ static bool dialog_matches(const struct leg *l, struct sip_msg *req)
 	const struct sip_addr *from, *to;
 	struct pl callid;
 
-	if (sip_msg_callid(req, &callid) || !pl_eq_str(&callid, l->callid) ||
+	if (sip_msg_callid(req, &callid) || !pl_eq_str(&callid, leg_s(l, LS_CALLID)) ||
 	    sip_msg_from(req, &from) || sip_msg_to(req, &to))
 		return false;
-	if (l->rtag[0] && !pl_eq_str(&from->tag, l->rtag))
+	if (leg_s(l, LS_RTAG)[0] && !pl_eq_str(&from->tag, leg_s(l, LS_RTAG)))
 		return false;
-	return pl_eq_str(&to->tag, l->ltag);
+	return pl_eq_str(&to->tag, leg_s(l, LS_LTAG));
 }
 
 static void relay_destroy(void *data)
@@ -1117,22 +1289,80 @@ static void on_relay_resp(struct txn_client *ct, int err, const struct sip_msg *
  * Refer-To for a REFER going to leg o (RFC 3515): toward the private side
  * as the phone wrote it (the PBX carries out the transfer); toward the
  * public side the target's host becomes the SBC's, so the phone's new
- * INVITE comes back through the SBC to the core, and URI headers
- * (Replaces names private dialogs) are left out.
+ * INVITE comes back through the SBC to the core, and URI headers other
+ * than Replaces are left out. A Replaces URI header (attended transfer,
+ * RFC 3891 with RFC 3515) names a dialog on the REFER's side: it is
+ * mapped to that call's dialog on the other side (replaces_map).
  */
-static int refer_to(struct call *c, unsigned o, struct sip_msg *req, char *out, size_t size)
+static int refer_to(struct call *c, unsigned o, struct sip_msg *req, struct wbuf *out)
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REFER_TO);
+	bool pub = c->leg[o].zone == ZONE_PUBLIC;
+	char raw[LEG_ROUTE_MAX], mapped[LEG_CALLID_MAX + 2 * LEG_TAG_MAX + 64];
+	struct pl hdrs, item, others = PL_INIT;
 	struct sip_addr ra;
+	size_t n, nothers = 0;
+	bool replaces = false;
+	int err;
 
 	if (!h || sip_addr_decode(&ra, &h->val))
 		return EBADMSG;
-	if (c->leg[o].zone != ZONE_PUBLIC)
-		return fmt(out, size, "Refer-To: %.*s\r\n", (int)h->val.l, h->val.p);
-	if (!ra.uri.is_sip)
+	if (pub && !ra.uri.is_sip)
 		return EPERM;
-	return fmt(out, size, "Refer-To: <sip:%.*s%s%s>\r\n", (int)ra.uri.user.l, ra.uri.user.p,
-		   ra.uri.user.l ? "@" : "", c->b->bc.host[ZONE_PUBLIC]);
+	hdrs = ra.uri.headers;
+	if (hdrs.l)
+		pl_advance(&hdrs, 1);   /* the '?' */
+	while (hdrs.l) {
+		const char *amp = pl_chr(&hdrs, '&');
+		struct pl name;
+		const char *eq;
+
+		item.p = hdrs.p;
+		item.l = amp ? (size_t)(amp - hdrs.p) : hdrs.l;
+		pl_advance(&hdrs, item.l + (amp ? 1 : 0));
+		eq = pl_chr(&item, '=');
+		name.p = item.p;
+		name.l = eq ? (size_t)(eq - item.p) : item.l;
+		if (!pl_caseeq_str(&name, "Replaces")) {
+			/* kept in order toward the private side; pl spans them all */
+			if (!nothers++)
+				others.p = item.p;
+			others.l = (size_t)(item.p + item.l - others.p);
+			continue;
+		}
+		if (replaces || !eq)
+			return EBADMSG;
+		item.p = eq + 1;
+		item.l = name.l < item.l ? item.l - name.l - 1 : 0;
+		if (sip_unescape(&item, raw, sizeof(raw) - 1, &n))
+			return EBADMSG;
+		raw[n] = '\0';
+		item = pl_from_str(raw);
+		err = replaces_map(c->b, req->src.zone, c->leg[o].zone, &item, mapped,
+				   sizeof(mapped));
+		if (err)
+			return err;
+		replaces = true;
+	}
+	if (!replaces && !pub)
+		return wbuf_printf(out, "Refer-To: %.*s\r\n", (int)h->val.l, h->val.p);
+	if (pub) {
+		err = wbuf_printf(out, "Refer-To: <sip:%.*s%s%s", (int)ra.uri.user.l, ra.uri.user.p,
+				  ra.uri.user.l ? "@" : "", c->b->bc.host[ZONE_PUBLIC]);
+	} else {
+		/* the URI up to its headers, which come last; other headers as they were */
+		n = ra.uri.raw.l - ra.uri.headers.l;
+		err = wbuf_printf(out, "Refer-To: %.*s%s<%.*s?%.*s%s", (int)ra.dname.l, ra.dname.p,
+				  ra.dname.l ? " " : "", (int)n, ra.uri.raw.p, (int)others.l, others.p,
+				  nothers ? "&" : "");
+	}
+	if (!err && replaces)
+		err = wbuf_put_str(out, pub ? "?Replaces=" : "Replaces=");
+	if (!err && replaces)
+		err = wbuf_put_escaped(out, mapped);
+	if (!err)
+		err = wbuf_printf(out, ">%.*s\r\n", pub ? 0 : (int)ra.params.l, ra.params.p);
+	return err;
 }
 
 /* A request inside a dialog, from leg li: relay it to the other leg. */
@@ -1147,7 +1377,7 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 			    req->mid == SIP_METHOD_REFER;
 	struct pl body = req->body, *bp = req->body.l ? &body : NULL;
 	struct pl tag = PL_INIT;
-	char extra[LEG_ADDR_MAX + 32] = "";
+	char extra[CALL_EXTRA_MAX] = "";
 	struct wbuf wb;
 	int err;
 
@@ -1171,9 +1401,13 @@ static void relay_start(struct call *c, unsigned li, struct txn_server *st, stru
 	if (err)
 		goto out_fail;
 	if (req->mid == SIP_METHOD_REFER) {
-		err = refer_to(c, o, req, extra, sizeof(extra));
+		struct wbuf ewb;
+
+		wbuf_init(&ewb, extra, sizeof(extra) - 1);
+		err = refer_to(c, o, req, &ewb);
 		if (err)
 			goto out_fail;
+		extra[ewb.len] = '\0';
 	}
 	if (req->mid == SIP_METHOD_PRACK) {
 		/* RAck: RSeq as it was, the CSeq of this call's INVITE on the other leg (RFC 3262 7.2) */
@@ -1243,7 +1477,7 @@ void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip
 
 		txn_server_reply(st, 200, NULL, &tag, NULL, b->now);
 		if (h)
-			fmt(c->reason, sizeof(c->reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p);
+			call_set_reason(c, &h->val);
 		call_end_mask(c, li == LEG_A ? "BYE from the caller" : "BYE from the callee",
 			      1u << (1 - li));
 		return;
@@ -1263,12 +1497,20 @@ void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip
 	}
 }
 
-/* Timer M is over on the b-leg INVITE: no 2xx can come up any more; free it. */
+/*
+ * Timer M is over on the b-leg INVITE: no 2xx can come up any more; free it,
+ * and the ACK kept to answer them unless a re-INVITE's 2xx may still need it.
+ */
 static void on_ict_done(void *arg)
 {
 	struct call *c = arg;
 
 	c->ict = txn_client_release(c->ict);
+	if (!c->reinvite) {
+		free(c->ack);
+		c->ack = NULL;
+		c->ack_len = 0;
+	}
 }
 
 /*

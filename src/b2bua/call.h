@@ -22,6 +22,8 @@ enum {
 	LEG_CONTACT_MAX = 192,
 	CALL_TMPL_MAX = 2048,     /* a-leg response header block */
 	CALL_ACK_MAX = 4096,      /* b-leg ACK kept for 2xx retransmissions */
+	CALL_REASON_MAX = 256,    /* Reason value carried to the other leg's BYE */
+	CALL_EXTRA_MAX = 1024,    /* header lines the B2BUA maps itself (Refer-To, RAck, Replaces) */
 };
 
 enum { CALL_MAX_REDIRECTS = 3 };
@@ -38,24 +40,41 @@ enum call_state {
 
 enum { LEG_A = 0, LEG_B = 1 };
 
+/*
+ * The strings a leg remembers, kept end to end in one allocation sized to
+ * what they hold (leg->str): a call's legs cost what their values are, not
+ * the LEG_*_MAX bounds above.
+ */
+enum leg_str {
+	LS_CALLID,
+	LS_LTAG,          /* ours */
+	LS_RTAG,          /* theirs; empty until known */
+	LS_TARGET,        /* Request-URI for in-dialog requests */
+	LS_LURI,          /* our side's address with our tag (From when we send) */
+	LS_RURI,          /* their side's address, with their tag once known (To when we send) */
+	LS_CONTACT,       /* our Contact URI on this leg */
+	LS_ROUTE,         /* "Route: ...\r\n" lines for requests on this leg; empty for none */
+	LS__COUNT
+};
+
 /* One dialog of a call, on one zone. */
 struct leg {
 	struct hnode hn_cid;             /* b2bua->dialogs, by Call-ID */
 	unsigned idx;                    /* LEG_A or LEG_B: where it sits in its call */
 	unsigned zone;
 	struct sip_peer peer;            /* where this leg's requests go */
-	char callid[LEG_CALLID_MAX];
-	char ltag[LEG_TAG_MAX];          /* ours */
-	char rtag[LEG_TAG_MAX];          /* theirs; empty until known */
-	char target[LEG_URI_MAX];        /* Request-URI for in-dialog requests */
-	char luri[LEG_ADDR_MAX];         /* our side's address (From when we send), without tag */
-	char ruri[LEG_ADDR_MAX];         /* their side's address (To when we send), without tag */
-	char *route;                     /* "Route: ...\r\n" lines for requests on this leg, or NULL */
-	char contact[LEG_CONTACT_MAX];   /* our Contact URI on this leg */
+	char *str;                       /* the enum leg_str strings, each NUL-terminated; NULL: all "" */
+	uint16_t off[LS__COUNT];         /* where each starts in str */
 	uint32_t lcseq;                  /* last CSeq we sent */
 	uint32_t rcseq;                  /* last CSeq they sent */
 	uint32_t invite_cseq;            /* CSeq of the INVITE that made this leg (for ACK, PRACK) */
 };
+
+/* A leg's string k ("" until set); valid until the leg's strings change. */
+static inline const char *leg_s(const struct leg *l, enum leg_str k)
+{
+	return l->str ? l->str + l->off[k] : "";
+}
 
 struct relay;
 
@@ -89,12 +108,12 @@ struct call {
 	uint32_t ack_in_cseq;            /* CSeq the awaited ACK carries (the answered INVITE's) */
 	struct relay *reinvite;          /* the last re-INVITE relayed, kept to re-ACK its 2xx */
 	bool offer_pending;              /* a re-INVITE or UPDATE is under way: glare gets 491 */
-	char reason[256];                /* Reason line for the BYEs we send */
+	char *reason;                    /* Reason line for the BYEs we send, or NULL */
 	bool cancelled;
 	bool late_offer;                 /* INVITE without SDP: the answer comes in the ACK */
 	uint64_t start_ms, answer_ms, end_ms;
 	uint16_t final_code;
-	char cause[64];                  /* why it ended, for the call record */
+	const char *cause;               /* why it ended, for the call record (a literal) */
 };
 
 struct b2bua {

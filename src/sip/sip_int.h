@@ -41,12 +41,6 @@ static inline void sip_skip_ws(struct pl *pl)
 	}
 }
 
-static inline void pl_advance(struct pl *pl, size_t n)
-{
-	pl->p += n;
-	pl->l -= n;
-}
-
 bool sip_scan_token(struct pl *cursor, struct pl *tok);
 int sip_scan_quoted(struct pl *cursor, struct pl *inner);
 bool sip_split_value(struct pl *rest, struct pl *val);

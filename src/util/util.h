@@ -39,6 +39,13 @@ int pl_strcpy(const struct pl *pl, char *buf, size_t size);
 const char *pl_chr(const struct pl *pl, char c);
 size_t pl_offset(const struct pl *outer, const struct pl *inner);
 
+/* Drop the first n bytes (n <= pl->l). */
+static inline void pl_advance(struct pl *pl, size_t n)
+{
+	pl->p += n;
+	pl->l -= n;
+}
+
 /*
  * Reference-counted memory. mem_zalloc returns zeroed memory with one
  * reference; mem_deref drops one and calls the destructor, then frees, when

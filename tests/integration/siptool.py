@@ -28,7 +28,9 @@ library only; every command is bounded by --timeout.
              {"send": text}                   latin-1 text; on a stream it goes
                                               out as one segment (TCP_NODELAY);
                                               $TO_TAG is replaced by the To tag
-                                              of the last message received
+                                              of the last message received,
+                                              $TO_TAG[CALLID] by that of the last
+                                              one with that Call-ID
              {"sleep": s}
              {"expect": n, "timeout": s}      read until n "msg" events in all
              {"expect_crlf": n, "timeout": s} read until n CRLF bytes in all
@@ -278,16 +280,23 @@ class Peer:
             self.sock.sendall(data)
         self.events.append({"sent": len(data)})
 
-    def last_to_tag(self):
-        msgs = [e["msg"] for e in self.events if "msg" in e]
-        if not msgs:
-            return ""
-        for line in msgs[-1].split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() in ("to", "t"):
-                m = re.search(r";\s*tag=([^;>\s]+)", value)
-                return m.group(1) if m else ""
+    def last_to_tag(self, call_id=None):
+        """The To tag of the last message received (of that Call-ID, if given)."""
+        for msg in reversed([e["msg"] for e in self.events if "msg" in e]):
+            hdrs = {}
+            for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                hdrs.setdefault(name.strip().lower(), value.strip())
+            if call_id is not None and hdrs.get("call-id", hdrs.get("i")) != call_id:
+                continue
+            m = re.search(r";\s*tag=([^;>\s]+)", hdrs.get("to", hdrs.get("t", "")))
+            return m.group(1) if m else ""
         return ""
+
+    def substitute(self, text):
+        """$TO_TAG[call-id] and $TO_TAG in a step's text."""
+        text = re.sub(r"\$TO_TAG\[([^\]]+)\]", lambda m: self.last_to_tag(m.group(1)), text)
+        return text.replace("$TO_TAG", self.last_to_tag())
 
     def count(self, kind):
         if kind == "msg":
@@ -338,7 +347,7 @@ def cmd_exchange(a):
         for st in steps:
             left = max(0.0, deadline - time.monotonic())
             if "send" in st:
-                p.send(st["send"].replace("$TO_TAG", p.last_to_tag()))
+                p.send(p.substitute(st["send"]))
             elif "sleep" in st:
                 time.sleep(min(st["sleep"], left))
             elif "expect" in st:

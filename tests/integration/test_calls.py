@@ -403,6 +403,104 @@ def test_refer_to_carried(testnet, sbcd, d):
     assert len(rt) == 1 and rt[0].startswith("<sip:carol@"), refer.raw
 
 
+def _transfer_script(d, ids):
+    """A phone (siptool, one UDP socket) with two calls through sbcd: it
+    transfers the first attended (REFER with Replaces naming the second),
+    then sends an INVITE with Replaces naming the second, and one whose
+    Replaces names no dialog; then hangs up."""
+    me, host = d.caller_ip, d.dest.split(":")[0]
+    sdp = "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n" \
+          "m=audio 4000 RTP/AVP 0\r\n" % (me, me)
+
+    def req(method, cid, cseq, to_tag=True, extra="", body=""):
+        return ("%s sip:100@%s SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP %s:5062;branch=z9hG4bK-%s-%d-%s;rport\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:alice@%s>;tag=f-%s\r\n"
+                "To: <sip:100@%s>%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
+                "Contact: <sip:alice@%s:5062>\r\n%s%s"
+                "Content-Length: %d\r\n\r\n%s"
+                % (method, d.dest, me, cid, cseq, method, me, cid, host,
+                   ";tag=$TO_TAG[%s]" % cid if to_tag else "", cid, cseq, method, me, extra,
+                   "Content-Type: application/sdp\r\n" if body else "", len(body), body))
+
+    c1, c2, c3, c4 = ids
+    rep = "%s;to-tag=$TO_TAG[%s];from-tag=f-%s" % (c2, c2, c2)
+    esc = c2.replace("@", "%40")
+    refer_to = "<sip:200@%s?Replaces=%s%%3Bto-tag%%3D$TO_TAG[%s]%%3Bfrom-tag%%3Df-%s>" \
+        % (host, esc, c2, esc)
+    return [
+        {"send": req("INVITE", c1, 1, False, body=sdp)}, {"expect": 2, "timeout": 5},
+        {"send": req("ACK", c1, 1)},
+        {"send": req("INVITE", c2, 1, False, body=sdp)}, {"expect": 4, "timeout": 5},
+        {"send": req("ACK", c2, 1)},
+        {"send": req("REFER", c1, 2, extra="Refer-To: %s\r\nReferred-By: <sip:alice@%s>\r\n"
+                     % (refer_to, me))}, {"expect": 5, "timeout": 5},
+        {"send": req("INVITE", c3, 1, False, extra="Replaces: %s\r\n" % rep, body=sdp)},
+        {"expect": 7, "timeout": 5},
+        {"send": req("ACK", c3, 1)},
+        {"send": req("INVITE", c4, 1, False, body=sdp,
+                     extra="Replaces: nosuch-%s;to-tag=x;from-tag=y\r\n" % c4)},
+        {"expect": 9, "timeout": 5},
+        {"send": req("BYE", c1, 3)}, {"send": req("BYE", c2, 2)}, {"send": req("BYE", c3, 2)},
+        {"expect": 12, "timeout": 5},
+    ]
+
+
+def _replaces_of(refer_to):
+    """The Replaces URI header of a Refer-To value, unescaped (or None)."""
+    from urllib.parse import unquote
+    m = re.search(r"[?&]Replaces=([^&>]*)", refer_to, re.I)
+    return unquote(m.group(1)) if m else None
+
+
+@pytest.mark.parametrize("d", DIRECTIONS)
+def test_attended_transfer_replaces_mapped(testnet, sbcd, d):
+    """Replaces (RFC 3891), in a REFER's Refer-To and in an INVITE, names a
+    dialog on the sender's side: sbcd names the same call's dialog on the
+    other side instead (Call-ID, to-tag = the far end's tag, from-tag =
+    ours there); a Replaces naming no dialog gets 481 and goes nowhere."""
+    tag = "%d" % (time.time() * 1000)
+    ids = ["xfer%d-%s@%s" % (i, tag, d.caller_ip) for i in range(1, 5)]
+    callee = start_callee(testnet, d, "transfer_uas.xml", calls=3)
+    with testnet.tshark("sbc", "wan", "udp port 5060", name="wan") as wan, \
+            testnet.tshark("sbc", "lan", "udp port 5060", name="lan") as lan:
+        out = testnet.sip_exchange(d.caller_ns, "udp", d.sbc_ip, SIP_PORT,
+                                   _transfer_script(d, ids), src=d.caller_ip, timeout=40)
+        callee_res = callee.result(timeout=60)
+    flow = Flow(None, callee_res, wan.path, lan.path)
+    assert callee_res.rc == 0, "callee: " + callee_res.describe()
+    got = out["messages"]
+
+    def status(cid, method):
+        return [m.split(" ", 2)[1] for m in got if m.startswith("SIP/2.0")
+                and header(m, "Call-ID") == [cid] and header(m, "CSeq")[0].endswith(method)]
+
+    assert "202" in status(ids[0], "REFER"), got
+    assert "200" in status(ids[2], "INVITE"), got
+    assert "481" in status(ids[3], "INVITE"), got
+
+    _, b = legs(flow, d)
+    invites = [m for m in b if m.method == "INVITE" and m.src == d.sbc_callee_ip]
+    assert len(invites) == 3, [m.first_line for m in invites]   # the bad Replaces went nowhere
+    b2 = invites[1]
+    ok2 = first([m for m in b if m.call_id == b2.call_id and m.src == d.callee_ip],
+                status=200, cseq="INVITE")
+    assert ok2 is not None
+    far_tag = re.search(r";\s*tag=([^;>\s]+)", ok2.to).group(1)
+    our_tag = re.search(r";\s*tag=([^;>\s]+)", b2.from_).group(1)
+    want = "%s;to-tag=%s;from-tag=%s" % (b2.call_id, far_tag, our_tag)
+
+    refer = first([m for m in b if m.src == d.sbc_callee_ip], method="REFER")
+    assert refer is not None
+    rt = header(refer.raw, "Refer-To")
+    assert len(rt) == 1 and _replaces_of(rt[0]) == want, (rt, want)
+    if d is OUT:
+        assert rt[0].startswith("<sip:200@%s?" % SBC_WAN), rt
+    assert header(invites[2].raw, "Replaces") == [want], invites[2].raw
+    assert_hidden(flow)
+    assert_no_leak_blocked(testnet)
+
+
 @pytest.mark.parametrize("d", DIRECTIONS)
 def test_prack_100rel(testnet, sbcd, d):
     """Reliable 183 (Require: 100rel, RSeq) and its PRACK, RAck mapped to the b-leg INVITE CSeq."""
