@@ -16,7 +16,7 @@ SAN          ?=
 
 PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/iniparser
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liniparser
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liniparser -pthread
 
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wformat=2 -Wvla -Werror

@@ -77,6 +77,7 @@ static inline const char *leg_s(const struct leg *l, enum leg_str k)
 }
 
 struct relay;
+struct cdr_syncer;
 
 struct call {
 	struct hnode hn;                 /* b2bua->calls, by id */
@@ -138,8 +139,8 @@ struct b2bua {
 	uint64_t cps_sec;                /* admission: the current second and its new calls */
 	unsigned cps_count;
 	int cdr_fd;                      /* data_dir/calls.jsonl */
-	bool cdr_dirty;
-	struct tmr cdr_tmr;
+	struct cdr_syncer *cdr_syncer;   /* its fdatasync thread (cdr.c) */
+	struct tmr cdr_tmr;              /* batches syncs: at most one per CDR_SYNC_MS */
 };
 
 struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size);
