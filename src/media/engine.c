@@ -16,6 +16,16 @@ static void engine_destroy(void *data)
 		media_pool_close(&me->pool[z]);
 }
 
+/*
+ * Streams keep their times on the ms clock modulo 2^32 and compare
+ * differences, which hold up to 2^31 ms (24 days): longer delays are cut
+ * to that.
+ */
+static uint32_t ms_clamp(uint64_t ms)
+{
+	return (uint32_t)MIN(ms, (uint64_t)INT32_MAX);
+}
+
 /* The periodic sweep timer: report idle sessions. */
 static void sweep_h(evutil_socket_t fd, short what, void *arg)
 {
@@ -77,7 +87,7 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 	me->base = base;
 	me->cfg = *cfg;
 	me->sweep_ms = MEDIA_SWEEP_MS;
-	me->timeout_ms = (uint64_t)cfg->timeout_s * 1000;
+	me->timeout_ms = ms_clamp((uint64_t)cfg->timeout_s * 1000);
 	me->relatch_ms = MEDIA_RELATCH_MS;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		if (media_sa_set(&me->addr[z], &zones[z].addr)) {
@@ -93,6 +103,7 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 		me->rxiov[i].iov_base = me->slots[i] + MEDIA_HEADROOM;
 		me->rxiov[i].iov_len = MEDIA_PKT_MAX;
 		me->rx[i].msg_hdr.msg_name = &me->from[i];
+		me->rx[i].msg_hdr.msg_namelen = sizeof(me->from[i]);
 		me->rx[i].msg_hdr.msg_iov = &me->rxiov[i];
 		me->rx[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -140,7 +151,7 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 	st->bind_skipped = me->bind_skipped;
 	st->timeouts = me->timeouts;
 	st->fd_limit = me->fd_limit;
-	st->stream_bytes = sizeof(struct media_stream);
+	st->stream_bytes = sizeof(struct media_stream) + MEDIA_ZONES * sizeof(struct media_sock);
 }
 
 /* Test and tool hook: sweep period, inactivity timeout, re-latch delay, send mode. */
@@ -149,9 +160,9 @@ int media_engine_tune(struct media_engine *me, const struct media_tuning *t)
 	if (!me || !t)
 		return EINVAL;
 	if (t->timeout_ms)
-		me->timeout_ms = t->timeout_ms;
+		me->timeout_ms = ms_clamp(t->timeout_ms);
 	if (t->relatch_ms)
-		me->relatch_ms = t->relatch_ms;
+		me->relatch_ms = ms_clamp(t->relatch_ms);
 	me->send_single = t->send_single;
 	if (t->sweep_ms && t->sweep_ms != me->sweep_ms) {
 		me->sweep_ms = t->sweep_ms;

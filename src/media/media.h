@@ -114,7 +114,7 @@ struct media_engine_stats {
 	uint64_t bind_skipped;                /* pairs skipped: a port was in use elsewhere */
 	uint64_t timeouts;                    /* sessions reported to media_timeout_h */
 	uint64_t fd_limit;                    /* RLIMIT_NOFILE soft limit after start-up */
-	size_t stream_bytes;                  /* heap bytes a stream takes (sockets aside) */
+	size_t stream_bytes;                  /* heap bytes of a stream with RTCP ports (sockets aside) */
 };
 
 void media_engine_stats(const struct media_engine *me, struct media_engine_stats *st);

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "media.h"
@@ -26,15 +27,32 @@ enum {
 	MEDIA_RELATCH_MS = 2000,       /* latched source silent this long: may re-latch */
 	MEDIA_RTCP_PPS = 10,           /* policed RTCP rate (before policing_factor) */
 	MEDIA_BURST_MIN = 16,          /* smallest token bucket, packets */
+	MEDIA_RATE_MAX = 1000000,      /* highest policed rate, packets/s (a core relays less) */
 	MEDIA_FD_SLACK = 1024,         /* descriptors kept for everything else */
 	MEDIA_TOS_EF = 0xb8,           /* DSCP EF (46) for RTP and RTCP */
 };
 
-/* A socket address small enough to keep several per stream (sockaddr_storage is 128 bytes). */
+/* A kernel socket address for IPv4 or IPv6: the engine's zone addresses and its I/O scratch. */
 union media_sa {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
+};
+
+/*
+ * A peer address as a stream keeps it: 20 bytes, where a sockaddr_in6 is
+ * 28 and a sockaddr_storage 128; a stream holds ten. IPv4 uses the first 4
+ * bytes of ip. The flow label and scope id are not kept: SDP carries
+ * neither, and a link-local peer can only sit on the zone's own link, so
+ * it is sent to with the zone's scope (media_addr_to_sa).
+ */
+struct media_addr {
+	union {
+		uint32_t v4;          /* network order */
+		uint8_t v6[16];
+	} ip;
+	uint16_t port;            /* network order, as in a sockaddr */
+	uint8_t af;               /* AF_INET or AF_INET6; AF_UNSPEC (0): none */
 };
 
 /* A zone's pool of even/odd port pairs: a FIFO ring of free pair indices. */
@@ -46,71 +64,105 @@ struct media_pool {
 	uint8_t *used;        /* per pair: reserved by a stream */
 };
 
-/* RTP sequence and jitter state of one direction (RFC 3550 A.1, A.8). */
+/*
+ * RTP sequence and jitter state of one direction (RFC 3550 A.1, A.8),
+ * ordered by size so it packs into 32 bytes. 32-bit counters as in the
+ * RFC: cycles wraps after 2^32 packets (2.7 years at 50 packets/s).
+ */
 struct media_rtpstat {
-	bool init;
 	uint32_t ssrc;
-	uint16_t max_seq;
 	uint32_t cycles;      /* count of sequence wraps, shifted by 16 */
-	uint32_t base_seq;
-	uint32_t bad_seq;
 	uint32_t received;
 	uint32_t lost_prev;   /* lost before the last SSRC change or resync */
 	uint32_t transit;
 	uint32_t jitter;      /* in timestamp units, times 16 */
-	bool have_transit;
+	uint16_t max_seq;
+	uint16_t base_seq;
+	uint16_t bad_seq;     /* the sequence number that confirms a large jump */
+	bool init : 1;
+	bool have_transit : 1;
+	bool have_bad_seq : 1;
 };
 
-/* Token bucket in milli-packets on the ms clock (nginx limit_req style). */
+/*
+ * Token bucket in milli-packets on the ms clock (nginx limit_req style).
+ * 32 bits suffice: rate is capped at MEDIA_RATE_MAX, so a full bucket
+ * (rate x 1000 milli-packets) stays below 2^32, and the clock is only ever
+ * subtracted from itself, modulo 2^32. The burst is one second of rate
+ * (at least MEDIA_BURST_MIN) and is computed, not stored.
+ */
 struct media_bucket {
-	uint64_t tokens;
-	uint64_t last_ms;
+	uint32_t tokens;
+	uint32_t last_ms;     /* ms clock, modulo 2^32 */
 	uint32_t rate;        /* packets per second; 0: no policing */
-	uint32_t burst;       /* packets */
 };
 
-struct media_stream;
-
-/* One bound UDP socket of a stream; its latch state is per socket. */
+/*
+ * One bound UDP socket of a stream; its latch state is per socket. The
+ * libevent event is most of it (128 bytes) and is needed per descriptor;
+ * that is why an RTCP socket exists only when its port is bound. The
+ * event's argument is the stream, and the descriptor it reports says which
+ * of the stream's sockets it is (media_sock_readable), so the socket keeps
+ * no pointer back, nor its zone and kind.
+ */
 struct media_sock {
 	struct event ev;
-	struct media_stream *st;
-	int fd;
-	uint8_t zone, kind;
-	bool latched;
-	union media_sa latched_addr;
-	uint64_t latched_rx_ms;   /* last packet from the latched source */
+	int fd;                   /* -1: not open */
+	struct media_addr latched;    /* af AF_UNSPEC: not latched */
+	uint32_t latched_rx_ms;   /* last packet from the latched source, ms clock mod 2^32 */
 };
 
-/* Per-zone half of a stream: the local sockets, what the peer's SDP said, counters. */
+/*
+ * Per-zone half of a stream: the local sockets, what the peer's SDP said,
+ * counters. The packet and byte counters stay 64-bit: bytes pass 2^32 in
+ * two hours of 5 Mbit/s video, packets in weeks of video or hours of a
+ * flood on one port (dropped_source needs no spoofing at all), and the
+ * others can be driven as fast by the latched peer itself.
+ */
 struct media_side {
-	struct media_sock sock[MEDIA_KINDS];
-	unsigned pair;            /* index in the zone's pool */
-	uint16_t port;            /* local RTP port */
-	bool peer_set, hold, rtcp_mux, nat, have_sig;
-	union media_sa sdp_rtp, sdp_rtcp, sig_src;
+	struct media_sock rtp;
+	struct media_sock *rtcp;  /* the RTCP port's socket; NULL: not bound (rtcp-mux) */
+	struct media_addr sdp_rtp, sdp_rtcp;
+	struct media_addr sig_src;    /* only the IP counts; af AF_UNSPEC: unknown */
 	uint32_t clock_rate;
-	uint32_t expected_pps;
 	struct media_bucket bucket[MEDIA_KINDS];
-	struct media_rtpstat rtp;
-	uint64_t packets, bytes, rtcp, relayed;
+	struct media_rtpstat stat;
+	uint16_t pair;            /* index in the zone's pool; the port follows from it */
+	bool peer_set : 1;
+	bool hold : 1;
+	bool rtcp_mux : 1;
+	bool nat : 1;
+	bool rtcp_own : 1;        /* rtcp is an allocation of its own, not the stream's tail */
+	uint64_t packets, bytes, rtcp_packets, relayed;
 	uint64_t dropped_source, dropped_policing, dropped_no_dest;
 };
 
+/*
+ * One m= line. Opened without rtcp-mux, the stream and both zones' RTCP
+ * sockets are one allocation (rtcp_tail); opened with it, the tail is
+ * left off, and an RTCP socket a non-mux answer needs later is allocated
+ * on its own.
+ */
 struct media_stream {
 	struct media_session *sess;
-	unsigned idx;
-	uint64_t last_rx_ms;      /* last packet received, or when the peers were last set */
+	struct media_stream *next;    /* the session's streams */
+	uint32_t last_rx_ms;      /* last packet, or when the peers were last set (ms mod 2^32) */
+	uint8_t idx;
 	struct media_side side[MEDIA_ZONES];
+	struct media_sock rtcp_tail[];
 };
 
+/*
+ * One call. Streams are a list rather than MEDIA_MAX_STREAMS pointers: a
+ * call has one or two, and finding one walks at most MEDIA_MAX_STREAMS.
+ */
 struct media_session {
 	struct media_engine *me;
 	struct media_session *next, *prev;
 	media_timeout_h *th;
 	void *arg;
+	struct media_stream *streams;
 	bool timed_out;
-	struct media_stream *streams[MEDIA_MAX_STREAMS];
 };
 
 struct media_engine {
@@ -120,8 +172,8 @@ struct media_engine {
 	struct media_pool pool[MEDIA_ZONES];
 	struct event *sweep;
 	unsigned sweep_ms;
-	uint64_t timeout_ms;
-	uint64_t relatch_ms;
+	uint32_t timeout_ms;
+	uint32_t relatch_ms;
 	bool send_single;
 	struct media_session *sessions;     /* doubly linked list */
 	unsigned nsessions, nstreams, nsockets;
@@ -134,6 +186,7 @@ struct media_engine {
 	union media_sa from[MEDIA_BATCH];
 	struct mmsghdr tx[MEDIA_BATCH];
 	struct iovec txiov[MEDIA_BATCH];
+	union media_sa to[MEDIA_BATCH];     /* tx destinations, made from compact addresses */
 	char slots[MEDIA_BATCH][MEDIA_SLOT];
 };
 
@@ -152,19 +205,51 @@ uint32_t media_rtpstat_lost(const struct media_rtpstat *rs);
 double media_rtpstat_jitter_ms(const struct media_rtpstat *rs, uint32_t clock_rate);
 bool media_pkt_is_rtp(const uint8_t *p, size_t len);
 bool media_pkt_is_rtcp(const uint8_t *p, size_t len);
-void media_bucket_set(struct media_bucket *b, uint32_t rate, uint64_t now_ms);
-bool media_bucket_take(struct media_bucket *b, uint64_t now_ms);
+void media_bucket_set(struct media_bucket *b, uint32_t rate, uint32_t now_ms);
+bool media_bucket_take(struct media_bucket *b, uint32_t now_ms);
 
-/* addr (rtp.c) */
+/* addresses (rtp.c) */
 int media_sa_set(union media_sa *d, const struct sockaddr_storage *s);
-void media_sa_get(struct sockaddr_storage *d, const union media_sa *s);
-bool media_sa_eq(const union media_sa *a, const union media_sa *b);
-bool media_sa_eq_ip(const union media_sa *a, const union media_sa *b);
-bool media_sa_is_private(const union media_sa *a);
-bool media_sa_is_any(const union media_sa *a);
 socklen_t media_sa_len(const union media_sa *a);
-uint16_t media_sa_port(const union media_sa *a);
 void media_sa_set_port(union media_sa *a, uint16_t port);
+int media_addr_set(struct media_addr *d, const struct sockaddr_storage *s);
+void media_addr_from_sa(struct media_addr *d, const union media_sa *s);
+void media_addr_get(struct sockaddr_storage *d, const struct media_addr *a,
+		    const union media_sa *zone);
+bool media_addr_eq(const struct media_addr *a, const struct media_addr *b);
+bool media_addr_eq_ip(const struct media_addr *a, const struct media_addr *b);
+bool media_addr_eq_sa(const struct media_addr *a, const union media_sa *s);
+bool media_addr_eq_ip_sa(const struct media_addr *a, const union media_sa *s);
+bool media_addr_is_private(const struct media_addr *a);
+bool media_addr_is_any(const struct media_addr *a);
+uint16_t media_addr_port(const struct media_addr *a);
+void media_addr_set_port(struct media_addr *a, uint16_t port);
+
+
+/*
+ * The kernel form of a compact address, for sendmmsg; returns its length.
+ * A link-local IPv6 address gets the scope of zone, the address of the
+ * zone it is sent from: a link-local peer is on that zone's link. Inline:
+ * the relay makes one for each batch, and a call costs as much as the rest.
+ */
+static inline socklen_t media_addr_to_sa(union media_sa *d, const struct media_addr *a,
+					 const union media_sa *zone)
+{
+	if (a->af == AF_INET6) {
+		memset(&d->in6, 0, sizeof(d->in6));
+		d->in6.sin6_family = AF_INET6;
+		d->in6.sin6_port = a->port;
+		memcpy(&d->in6.sin6_addr, a->ip.v6, sizeof(a->ip.v6));
+		if (IN6_IS_ADDR_LINKLOCAL(&d->in6.sin6_addr) && zone->sa.sa_family == AF_INET6)
+			d->in6.sin6_scope_id = zone->in6.sin6_scope_id;
+		return sizeof(d->in6);
+	}
+	memset(&d->in, 0, sizeof(d->in));
+	d->in.sin_family = AF_INET;
+	d->in.sin_port = a->port;
+	d->in.sin_addr.s_addr = a->ip.v4;
+	return sizeof(d->in);
+}
 
 /* relay.c */
 void media_sock_readable(evutil_socket_t fd, short what, void *arg);

@@ -7,8 +7,8 @@
 /* Where a packet may latch: the SDP addresses' IPs and the signalling source's IP. */
 static bool source_allowed(const struct media_side *in, const union media_sa *src)
 {
-	return media_sa_eq_ip(&in->sdp_rtp, src) || media_sa_eq_ip(&in->sdp_rtcp, src) ||
-	       (in->have_sig && media_sa_eq_ip(&in->sig_src, src));
+	return media_addr_eq_ip_sa(&in->sdp_rtp, src) ||
+	       media_addr_eq_ip_sa(&in->sdp_rtcp, src) || media_addr_eq_ip_sa(&in->sig_src, src);
 }
 
 /*
@@ -18,15 +18,17 @@ static bool source_allowed(const struct media_side *in, const union media_sa *sr
  * Afterwards only the latched address is accepted (strict), unless it has
  * been silent for the re-latch delay (MEDIA_RELATCH_MS) and the newcomer's IP is allowed (a NAT
  * that rebound the phone's port). With strict_source off, packets from
- * other sources are relayed but the latch stays.
+ * other sources are relayed but the latch stays. Times are ms modulo 2^32:
+ * a source silent for a multiple of 49.7 days may wait up to the re-latch
+ * delay longer.
  */
 static bool source_check(const struct media_engine *me, const struct media_side *in,
-			 struct media_sock *ms, const union media_sa *src, uint64_t now_ms)
+			 struct media_sock *ms, const union media_sa *src, uint32_t now_ms)
 {
 	if (!in->peer_set)
 		return false;
-	if (ms->latched) {
-		if (media_sa_eq(&ms->latched_addr, src)) {
+	if (ms->latched.af != AF_UNSPEC) {
+		if (media_addr_eq_sa(&ms->latched, src)) {
 			ms->latched_rx_ms = now_ms;
 			return true;
 		}
@@ -37,8 +39,7 @@ static bool source_check(const struct media_engine *me, const struct media_side 
 	} else if (me->cfg.strict_source && !source_allowed(in, src)) {
 		return false;
 	}
-	ms->latched = true;
-	ms->latched_addr = *src;
+	media_addr_from_sa(&ms->latched, src);
 	ms->latched_rx_ms = now_ms;
 	return true;
 }
@@ -48,20 +49,22 @@ static bool source_check(const struct media_engine *me, const struct media_side 
  * peer unknown or on hold, or a NAT peer whose source is not latched yet
  * (its SDP address is private and unreachable).
  */
-static struct media_sock *route(struct media_side *out, bool rtcp, const union media_sa **dst)
+static struct media_sock *route(struct media_side *out, bool rtcp, const struct media_addr **dst)
 {
 	struct media_sock *ms;
 
 	if (!out->peer_set || out->hold)
 		return NULL;
 	if (!rtcp || out->rtcp_mux) {
-		ms = &out->sock[MEDIA_RTP];
-		*dst = ms->latched ? &ms->latched_addr : out->nat ? NULL : &out->sdp_rtp;
+		ms = &out->rtp;
+		*dst = ms->latched.af ? &ms->latched : out->nat ? NULL : &out->sdp_rtp;
+	} else if (out->rtcp) {
+		ms = out->rtcp;
+		*dst = ms->latched.af ? &ms->latched : out->nat ? NULL : &out->sdp_rtcp;
 	} else {
-		struct media_sock *rs = &out->sock[MEDIA_RTCP];
-
-		ms = rs->fd != -1 ? rs : &out->sock[MEDIA_RTP];
-		*dst = rs->latched ? &rs->latched_addr : out->nat ? NULL : &out->sdp_rtcp;
+		/* RTCP port not bound: from the RTP port to the peer's RTCP address */
+		ms = &out->rtp;
+		*dst = out->nat ? NULL : &out->sdp_rtcp;
 	}
 	return *dst ? ms : NULL;
 }
@@ -114,22 +117,26 @@ static uint32_t rtp_units(uint64_t now_us, uint32_t clock_rate)
 	return (uint32_t)(((unsigned __int128)now_us * clock_rate) / 1000000u);
 }
 
-/* Classify, police, count and queue n received datagrams of socket ms. */
-static void relay_batch(struct media_engine *me, struct media_sock *ms, unsigned n,
-			uint64_t now_us)
+/*
+ * Classify, police, count and queue n received datagrams of socket ms,
+ * stream st's socket on zone; kind says whether it is an RTCP port.
+ */
+static void relay_batch(struct media_engine *me, struct media_stream *st, struct media_sock *ms,
+			unsigned zone, unsigned kind, unsigned n, uint64_t now_us)
 {
-	struct media_stream *st = ms->st;
-	struct media_side *in = &st->side[ms->zone], *out = &st->side[!ms->zone];
-	uint64_t now_ms = now_us / 1000;
+	struct media_side *in = &st->side[zone], *out = &st->side[!zone];
+	uint32_t now_ms = (uint32_t)(now_us / 1000);
 	uint32_t arrival = rtp_units(now_us, in->clock_rate);
-	unsigned ntx = 0;
+	const struct media_addr *last_dst = NULL;
+	unsigned ntx = 0, nto = 0;
+	socklen_t tolen = 0;
 	int txfd = -1;
 	bool police = me->cfg.policing;
 
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = me->rx[i].msg_len;
 		uint8_t *p = (uint8_t *)me->slots[i] + MEDIA_HEADROOM;
-		const union media_sa *dst;
+		const struct media_addr *dst;
 		struct media_sock *os;
 		bool rtcp;
 
@@ -144,9 +151,9 @@ static void relay_batch(struct media_engine *me, struct media_sock *ms, unsigned
 			me->dropped_source++;
 			continue;
 		}
-		rtcp = ms->kind == MEDIA_RTCP || media_pkt_is_rtcp(p, len);
+		rtcp = kind == MEDIA_RTCP || media_pkt_is_rtcp(p, len);
 		if (rtcp)
-			in->rtcp++;
+			in->rtcp_packets++;
 		if (police && !media_bucket_take(&in->bucket[rtcp], now_ms)) {
 			in->dropped_policing++;
 			me->dropped_policing++;
@@ -158,7 +165,7 @@ static void relay_batch(struct media_engine *me, struct media_sock *ms, unsigned
 
 			memcpy(&ts, p + 4, 4);
 			memcpy(&ssrc, p + 8, 4);
-			media_rtpstat_update(&in->rtp, ntohl(ssrc), (uint16_t)(p[2] << 8 | p[3]),
+			media_rtpstat_update(&in->stat, ntohl(ssrc), (uint16_t)(p[2] << 8 | p[3]),
 					     ntohl(ts), arrival, in->clock_rate != 0);
 		}
 		os = route(out, rtcp, &dst);
@@ -172,10 +179,15 @@ static void relay_batch(struct media_engine *me, struct media_sock *ms, unsigned
 			ntx = 0;
 		}
 		txfd = os->fd;
+		/* the kernel form of dst, made once per destination and batch (one or two) */
+		if (dst != last_dst) {
+			tolen = media_addr_to_sa(&me->to[nto++], dst, &me->addr[!zone]);
+			last_dst = dst;
+		}
 		me->txiov[ntx].iov_base = p;
 		me->txiov[ntx].iov_len = len;
-		me->tx[ntx].msg_hdr.msg_name = (void *)(uintptr_t)dst;
-		me->tx[ntx].msg_hdr.msg_namelen = media_sa_len(dst);
+		me->tx[ntx].msg_hdr.msg_name = &me->to[nto - 1];
+		me->tx[ntx].msg_hdr.msg_namelen = tolen;
 		me->tx[ntx].msg_hdr.msg_iov = &me->txiov[ntx];
 		me->tx[ntx].msg_hdr.msg_iovlen = 1;
 		ntx++;
@@ -184,30 +196,55 @@ static void relay_batch(struct media_engine *me, struct media_sock *ms, unsigned
 		flush(me, txfd, ntx, in);
 }
 
+/* Which of stream st's sockets fd is: its zone and kind. NULL: none (closed meanwhile). */
+static struct media_sock *sock_of(struct media_stream *st, evutil_socket_t fd, unsigned *zone,
+				  unsigned *kind)
+{
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		struct media_side *sd = &st->side[z];
+
+		*zone = z;
+		*kind = MEDIA_RTP;
+		if (sd->rtp.fd == fd)
+			return &sd->rtp;
+		*kind = MEDIA_RTCP;
+		if (sd->rtcp && sd->rtcp->fd == fd)
+			return sd->rtcp;
+	}
+	return NULL;
+}
+
 /*
- * A stream socket is readable: up to MEDIA_BATCHES_PER_WAKE recvmmsg
- * batches, so one flooded port cannot starve the others. The clock is
- * read once per batch. Packets are relayed in place from the receive
- * slots (after MEDIA_HEADROOM); nothing is allocated.
+ * A stream socket is readable (arg is the stream; fd says which socket):
+ * up to MEDIA_BATCHES_PER_WAKE recvmmsg batches, so one flooded port
+ * cannot starve the others. The clock is read once per batch. Packets are
+ * relayed in place from the receive slots (after MEDIA_HEADROOM); nothing
+ * is allocated. recvmmsg writes back the address length and flags of the
+ * slots it fills only, so only those are reset for the next call (all 32
+ * cost more than the rest of a one-packet wake-up).
  */
 void media_sock_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct media_sock *ms = arg;
-	struct media_engine *me = ms->st->sess->me;
+	struct media_stream *st = arg;
+	struct media_engine *me = st->sess->me;
+	struct media_sock *ms;
+	unsigned zone, kind;
 
 	(void)what;
+	ms = sock_of(st, fd, &zone, &kind);
+	if (!ms)
+		return;
 	for (int b = 0; b < MEDIA_BATCHES_PER_WAKE; b++) {
-		int n;
+		int n = recvmmsg(fd, me->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
 
-		for (int i = 0; i < MEDIA_BATCH; i++) {
-			me->rx[i].msg_hdr.msg_namelen = sizeof(me->from[i]);
-			me->rx[i].msg_hdr.msg_flags = 0;
-		}
-		n = recvmmsg(fd, me->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
 		me->rx_packets += (unsigned)n;
-		relay_batch(me, ms, (unsigned)n, time_mono_ns() / 1000);
+		relay_batch(me, st, ms, zone, kind, (unsigned)n, time_mono_ns() / 1000);
+		for (int i = 0; i < n; i++) {
+			me->rx[i].msg_hdr.msg_namelen = sizeof(me->from[i]);
+			me->rx[i].msg_hdr.msg_flags = 0;
+		}
 		if (n < MEDIA_BATCH)
 			return;
 	}

@@ -32,7 +32,7 @@ static void seq_init(struct media_rtpstat *rs, uint16_t seq)
 {
 	rs->base_seq = seq;
 	rs->max_seq = seq;
-	rs->bad_seq = RTP_SEQ_MOD + 1;
+	rs->have_bad_seq = false;
 	rs->cycles = 0;
 	rs->received = 0;
 }
@@ -75,12 +75,13 @@ void media_rtpstat_update(struct media_rtpstat *rs, uint32_t ssrc, uint16_t seq,
 		rs->max_seq = seq;
 	} else if (udelta <= RTP_SEQ_MOD - RTP_MAX_MISORDER) {
 		/* a very large jump: believe it when the next packet follows it */
-		if (seq == rs->bad_seq) {
+		if (rs->have_bad_seq && seq == rs->bad_seq) {
 			rs->lost_prev += lost_now(rs);
 			seq_init(rs, seq);
 			rs->have_transit = false;
 		} else {
-			rs->bad_seq = (uint32_t)(seq + 1) & (RTP_SEQ_MOD - 1);
+			rs->bad_seq = (uint16_t)(seq + 1);
+			rs->have_bad_seq = true;
 			return;
 		}
 	}
@@ -115,30 +116,42 @@ double media_rtpstat_jitter_ms(const struct media_rtpstat *rs, uint32_t clock_ra
 	return (double)rs->jitter / 16.0 * 1000.0 / (double)clock_rate;
 }
 
-/* Police at rate packets/s with a burst of one second (at least MEDIA_BURST_MIN); 0: off. */
-void media_bucket_set(struct media_bucket *b, uint32_t rate, uint64_t now_ms)
+/* A full bucket, in milli-packets: one second of rate, at least MEDIA_BURST_MIN packets. */
+static uint32_t bucket_cap(const struct media_bucket *b)
 {
-	b->rate = rate;
-	b->burst = MAX(rate, (uint32_t)MEDIA_BURST_MIN);
-	b->tokens = (uint64_t)b->burst * 1000;
+	return MAX(b->rate, (uint32_t)MEDIA_BURST_MIN) * 1000;
+}
+
+/*
+ * Police at rate packets/s (at most MEDIA_RATE_MAX, which keeps a full
+ * bucket within 32 bits) with a burst of one second; 0: off.
+ */
+void media_bucket_set(struct media_bucket *b, uint32_t rate, uint32_t now_ms)
+{
+	b->rate = MIN(rate, (uint32_t)MEDIA_RATE_MAX);
+	b->tokens = bucket_cap(b);
 	b->last_ms = now_ms;
 }
 
 /*
- * Take one packet's token. Tokens are milli-packets: rate per ms. A clock
- * that went backwards adds nothing; a long gap refills at most the burst.
+ * Take one packet's token. Tokens are milli-packets: rate per ms. The
+ * clock is monotonic and read modulo 2^32, so the time elapsed is a
+ * difference modulo 2^32; a gap of a second or more (or a clock that
+ * seems to have gone back) refills at most the burst.
  */
-bool media_bucket_take(struct media_bucket *b, uint64_t now_ms)
+bool media_bucket_take(struct media_bucket *b, uint32_t now_ms)
 {
-	uint64_t cap;
+	uint32_t el, cap;
 
 	if (!b->rate)
 		return true;
-	cap = (uint64_t)b->burst * 1000;
-	if (now_ms > b->last_ms) {
-		uint64_t el = now_ms - b->last_ms;
-
-		b->tokens = el >= 1000 ? cap : MIN(cap, b->tokens + el * b->rate);
+	el = now_ms - b->last_ms;
+	if (el) {
+		cap = bucket_cap(b);
+		if (el >= 1000)
+			b->tokens = cap;
+		else
+			b->tokens = (uint32_t)MIN(cap, b->tokens + (uint64_t)el * b->rate);
 		b->last_ms = now_ms;
 	}
 	if (b->tokens < 1000)
@@ -147,7 +160,7 @@ bool media_bucket_take(struct media_bucket *b, uint64_t now_ms)
 	return true;
 }
 
-/* Copy an AF_INET/AF_INET6 address into the compact form. EAFNOSUPPORT otherwise. */
+/* Copy an AF_INET/AF_INET6 address into the kernel form. EAFNOSUPPORT otherwise. */
 int media_sa_set(union media_sa *d, const struct sockaddr_storage *s)
 {
 	memset(d, 0, sizeof(*d));
@@ -160,20 +173,9 @@ int media_sa_set(union media_sa *d, const struct sockaddr_storage *s)
 	return 0;
 }
 
-void media_sa_get(struct sockaddr_storage *d, const union media_sa *s)
-{
-	memset(d, 0, sizeof(*d));
-	memcpy(d, s, media_sa_len(s));
-}
-
 socklen_t media_sa_len(const union media_sa *a)
 {
 	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
-}
-
-uint16_t media_sa_port(const union media_sa *a)
-{
-	return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port : a->in.sin_port);
 }
 
 void media_sa_set_port(union media_sa *a, uint16_t port)
@@ -184,28 +186,97 @@ void media_sa_set_port(union media_sa *a, uint16_t port)
 		a->in.sin_port = htons(port);
 }
 
-bool media_sa_eq_ip(const union media_sa *a, const union media_sa *b)
+/* The compact form of a kernel address (AF_INET or AF_INET6, as recvmmsg gives them). */
+void media_addr_from_sa(struct media_addr *d, const union media_sa *s)
 {
-	if (a->sa.sa_family != b->sa.sa_family)
+	memset(d, 0, sizeof(*d));
+	d->af = (uint8_t)s->sa.sa_family;
+	if (s->sa.sa_family == AF_INET6) {
+		memcpy(d->ip.v6, &s->in6.sin6_addr, sizeof(d->ip.v6));
+		d->port = s->in6.sin6_port;
+	} else {
+		d->ip.v4 = s->in.sin_addr.s_addr;
+		d->port = s->in.sin_port;
+	}
+}
+
+/* Copy an AF_INET/AF_INET6 address into the compact form. EAFNOSUPPORT otherwise. */
+int media_addr_set(struct media_addr *d, const struct sockaddr_storage *s)
+{
+	union media_sa sa;
+	int err = media_sa_set(&sa, s);
+
+	if (err) {
+		memset(d, 0, sizeof(*d));
+		return err;
+	}
+	media_addr_from_sa(d, &sa);
+	return 0;
+}
+
+/* The API form (stats); zeroed for AF_UNSPEC. zone: as for media_addr_to_sa. */
+void media_addr_get(struct sockaddr_storage *d, const struct media_addr *a,
+		    const union media_sa *zone)
+{
+	union media_sa sa;
+
+	memset(d, 0, sizeof(*d));
+	if (a->af != AF_INET && a->af != AF_INET6)
+		return;
+	memcpy(d, &sa, media_addr_to_sa(&sa, a, zone));
+}
+
+uint16_t media_addr_port(const struct media_addr *a)
+{
+	return ntohs(a->port);
+}
+
+void media_addr_set_port(struct media_addr *a, uint16_t port)
+{
+	a->port = htons(port);
+}
+
+/* Same family and IP; two unset addresses are not equal to anything. */
+bool media_addr_eq_ip(const struct media_addr *a, const struct media_addr *b)
+{
+	if (a->af != b->af)
 		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr));
+	if (a->af == AF_INET)
+		return a->ip.v4 == b->ip.v4;
+	return a->af == AF_INET6 && !memcmp(a->ip.v6, b->ip.v6, sizeof(a->ip.v6));
 }
 
-bool media_sa_eq(const union media_sa *a, const union media_sa *b)
+bool media_addr_eq(const struct media_addr *a, const struct media_addr *b)
 {
-	if (a->sa.sa_family == AF_INET)
-		return a->sa.sa_family == b->sa.sa_family && a->in.sin_port == b->in.sin_port &&
-		       a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return media_sa_eq_ip(a, b) && a->in6.sin6_port == b->in6.sin6_port;
+	return a->port == b->port && media_addr_eq_ip(a, b);
 }
 
-bool media_sa_is_any(const union media_sa *a)
+/* The hot path's test: is a received source (s) this address's IP? */
+bool media_addr_eq_ip_sa(const struct media_addr *a, const union media_sa *s)
 {
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
+	if (a->af != s->sa.sa_family)
+		return false;
+	if (a->af == AF_INET)
+		return a->ip.v4 == s->in.sin_addr.s_addr;
+	return a->af == AF_INET6 && !memcmp(a->ip.v6, &s->in6.sin6_addr, sizeof(a->ip.v6));
+}
+
+/* ... and its IP and port (the latched source). */
+bool media_addr_eq_sa(const struct media_addr *a, const union media_sa *s)
+{
+	if (a->af == AF_INET)
+		return s->sa.sa_family == AF_INET && a->port == s->in.sin_port &&
+		       a->ip.v4 == s->in.sin_addr.s_addr;
+	return media_addr_eq_ip_sa(a, s) && a->port == s->in6.sin6_port;
+}
+
+bool media_addr_is_any(const struct media_addr *a)
+{
+	static const uint8_t any6[16];
+
+	if (a->af == AF_INET)
+		return a->ip.v4 == htonl(INADDR_ANY);
+	return !memcmp(a->ip.v6, any6, sizeof(any6));
 }
 
 /*
@@ -213,19 +284,20 @@ bool media_sa_is_any(const union media_sa *a)
  * shared (CGN), loopback, link-local, "this network"; IPv6 unique-local,
  * link-local, loopback, unspecified.
  */
-bool media_sa_is_private(const union media_sa *a)
+bool media_addr_is_private(const struct media_addr *a)
 {
-	if (a->sa.sa_family == AF_INET) {
-		uint32_t ip = ntohl(a->in.sin_addr.s_addr);
+	struct in6_addr a6;
+
+	if (a->af == AF_INET) {
+		uint32_t ip = ntohl(a->ip.v4);
 
 		return (ip >> 24) == 10 || (ip >> 20) == (172u << 4 | 1) ||
 		       (ip >> 16) == (192u << 8 | 168) || (ip >> 22) == (100u << 2 | 1) ||
 		       (ip >> 24) == 127 || (ip >> 16) == (169u << 8 | 254) || (ip >> 24) == 0;
 	}
-	return IN6_IS_ADDR_LOOPBACK(&a->in6.sin6_addr) ||
-	       IN6_IS_ADDR_LINKLOCAL(&a->in6.sin6_addr) ||
-	       IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr) ||
-	       (a->in6.sin6_addr.s6_addr[0] & 0xfe) == 0xfc;
+	memcpy(&a6, a->ip.v6, sizeof(a6));
+	return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_LINKLOCAL(&a6) ||
+	       IN6_IS_ADDR_UNSPECIFIED(&a6) || (a6.s6_addr[0] & 0xfe) == 0xfc;
 }
 
 /* 1000 / ptime, rounded up; ptime 0 means the usual 20 ms (50 packets/s). */

@@ -18,17 +18,19 @@ static void sock_close(struct media_engine *me, struct media_sock *ms)
 }
 
 /*
- * Open a socket bound to the zone address and port and register it for
- * reading. EADDRINUSE: someone else holds the port (the caller skips the
- * pair); ENOSPC: out of file descriptors.
+ * Open ms, stream st's socket bound to the zone address and port, and
+ * register it for reading with st as the event's argument (the callback
+ * tells the stream's sockets apart by descriptor). EADDRINUSE: someone
+ * else holds the port (the caller skips the pair); ENOSPC: out of file
+ * descriptors. ms->fd stays -1 on error.
  */
-static int sock_open(struct media_engine *me, struct media_stream *st, unsigned zone,
-		     unsigned kind, uint16_t port)
+static int sock_open(struct media_engine *me, struct media_stream *st, struct media_sock *ms,
+		     unsigned zone, uint16_t port)
 {
-	struct media_sock *ms = &st->side[zone].sock[kind];
 	union media_sa local = me->addr[zone];
 	int one = 1, rcvbuf = MEDIA_SOCK_RCVBUF, tos = MEDIA_TOS_EF, fd, err;
 
+	ms->fd = -1;
 	fd = socket(local.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return errno == EMFILE || errno == ENFILE ? ENOSPC : errno;
@@ -45,11 +47,8 @@ static int sock_open(struct media_engine *me, struct media_stream *st, unsigned 
 		err = errno;
 		goto out_close;
 	}
-	ms->st = st;
-	ms->zone = (uint8_t)zone;
-	ms->kind = (uint8_t)kind;
-	ms->latched = false;
-	if (event_assign(&ms->ev, me->base, fd, EV_READ | EV_PERSIST, media_sock_readable, ms) ==
+	memset(&ms->latched, 0, sizeof(ms->latched));
+	if (event_assign(&ms->ev, me->base, fd, EV_READ | EV_PERSIST, media_sock_readable, st) ==
 		    -1 ||
 	    event_add(&ms->ev, NULL) == -1) {
 		err = ENOMEM;
@@ -65,12 +64,13 @@ static int sock_open(struct media_engine *me, struct media_stream *st, unsigned 
 }
 
 /*
- * Reserve a pair on zone and bind its RTP port (and RTCP port unless
- * rtcp_mux). A pair whose port is busy goes to the back of the pool and the
- * next is tried, at most once each. ENOSPC: no usable pair.
+ * Reserve a pair on zone and bind its RTP port, and its RTCP port into
+ * rtcp unless that is NULL (rtcp-mux). A pair whose port is busy goes to
+ * the back of the pool and the next is tried, at most once each. ENOSPC:
+ * no usable pair.
  */
 static int side_open(struct media_engine *me, struct media_stream *st, unsigned zone,
-		     bool rtcp_mux)
+		     struct media_sock *rtcp)
 {
 	struct media_pool *pool = &me->pool[zone];
 	struct media_side *sd = &st->side[zone];
@@ -84,11 +84,11 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 		if (err)
 			return err;
 		port = media_pool_port(pool, pair);
-		err = sock_open(me, st, zone, MEDIA_RTP, port);
-		if (!err && !rtcp_mux) {
-			err = sock_open(me, st, zone, MEDIA_RTCP, (uint16_t)(port + 1));
+		err = sock_open(me, st, &sd->rtp, zone, port);
+		if (!err && rtcp) {
+			err = sock_open(me, st, rtcp, zone, (uint16_t)(port + 1));
 			if (err)
-				sock_close(me, &sd->sock[MEDIA_RTP]);
+				sock_close(me, &sd->rtp);
 		}
 		if (err == EADDRINUSE || err == EACCES) {
 			me->bind_skipped++;
@@ -99,8 +99,8 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 			media_pool_put(pool, pair);
 			return err;
 		}
-		sd->pair = pair;
-		sd->port = port;
+		sd->pair = (uint16_t)pair;
+		sd->rtcp = rtcp;
 		return 0;
 	}
 	return ENOSPC;
@@ -109,12 +109,24 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 /* Close a zone's sockets and give its pair back to the zone's pool. */
 static void side_close(struct media_engine *me, struct media_side *sd, unsigned zone)
 {
-	bool reserved = sd->sock[MEDIA_RTP].fd != -1;
+	bool reserved = sd->rtp.fd != -1;
 
-	sock_close(me, &sd->sock[MEDIA_RTP]);
-	sock_close(me, &sd->sock[MEDIA_RTCP]);
+	sock_close(me, &sd->rtp);
+	if (sd->rtcp) {
+		sock_close(me, sd->rtcp);
+		if (sd->rtcp_own)
+			mem_deref(sd->rtcp);
+		sd->rtcp = NULL;
+	}
 	if (reserved)
 		media_pool_put(&me->pool[zone], sd->pair);
+}
+
+/* The local RTP port of a zone's side. */
+static uint16_t side_port(const struct media_engine *me, const struct media_side *sd,
+			  unsigned zone)
+{
+	return media_pool_port(&me->pool[zone], sd->pair);
 }
 
 /* Destructor: both zones' sockets closed and pairs released (also for a half-opened stream). */
@@ -128,14 +140,28 @@ static void stream_destroy(void *data)
 	me->nstreams--;
 }
 
+/* Stream idx of a session, or NULL. */
+static struct media_stream *stream_find(const struct media_session *s, unsigned idx)
+{
+	struct media_stream *st;
+
+	for (st = s->streams; st && st->idx != idx; st = st->next)
+		;
+	return st;
+}
+
 /* Close every stream, unlink from the engine and drop the engine reference. */
 static void session_destroy(void *data)
 {
 	struct media_session *s = data;
 	struct media_engine *me = s->me;
 
-	for (unsigned i = 0; i < MEDIA_MAX_STREAMS; i++)
-		s->streams[i] = mem_deref(s->streams[i]);
+	while (s->streams) {
+		struct media_stream *st = s->streams;
+
+		s->streams = st->next;
+		mem_deref(st);
+	}
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -171,43 +197,49 @@ int media_session_alloc(struct media_session **sp, struct media_engine *me,
 	return 0;
 }
 
-/* Reserve and bind the stream's ports on both zones (see media.h). */
+/*
+ * Reserve and bind the stream's ports on both zones (see media.h). Without
+ * rtcp-mux the two RTCP sockets come in the same allocation as the stream.
+ */
 int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
 		      uint16_t port[MEDIA_ZONES])
 {
 	struct media_engine *me;
 	struct media_stream *st;
+	size_t size = sizeof(*st);
 	int err;
 
 	if (!s || idx >= MEDIA_MAX_STREAMS || !port)
 		return EINVAL;
 	me = s->me;
-	st = s->streams[idx];
+	st = stream_find(s, idx);
 	if (st) {
 		for (unsigned z = 0; z < MEDIA_ZONES; z++)
-			port[z] = st->side[z].port;
+			port[z] = side_port(me, &st->side[z], z);
 		return 0;
 	}
 	if (me->nstreams >= me->cfg.max_streams)
 		return ENOSPC;
-	st = mem_zalloc(sizeof(*st), stream_destroy);
+	if (!rtcp_mux)
+		size += MEDIA_ZONES * sizeof(st->rtcp_tail[0]);
+	st = mem_zalloc(size, stream_destroy);
 	if (!st)
 		return ENOMEM;
 	st->sess = s;
-	st->idx = idx;
+	st->idx = (uint8_t)idx;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++)
-		for (unsigned k = 0; k < MEDIA_KINDS; k++)
-			st->side[z].sock[k].fd = -1;
+		st->side[z].rtp.fd = -1;
 	me->nstreams++;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
-		err = side_open(me, st, z, rtcp_mux);
+		err = side_open(me, st, z, rtcp_mux ? NULL : &st->rtcp_tail[z]);
 		if (err)
 			goto out_free;
 	}
-	st->last_rx_ms = time_mono_ms();
-	s->streams[idx] = st;
+	st->last_rx_ms = (uint32_t)time_mono_ms();
+	st->next = s->streams;
+	s->streams = st;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++)
-		port[z] = st->side[z].port;
+		port[z] = side_port(me, &st->side[z], z);
 	return 0;
 
  out_free:
@@ -215,15 +247,44 @@ int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
 	return err;
 }
 
+/*
+ * Opened with rtcp-mux, but zone's peer wants RTCP apart: bind RTP + 1 on
+ * a socket of its own if the port is still free. Failing that, RTCP to
+ * that peer leaves by the RTP port.
+ */
+static void rtcp_bind_late(struct media_engine *me, struct media_stream *st, unsigned zone)
+{
+	struct media_side *sd = &st->side[zone];
+	uint16_t port = (uint16_t)(side_port(me, sd, zone) + 1);
+	struct media_sock *ms = mem_zalloc(sizeof(*ms), NULL);
+	int err = ms ? sock_open(me, st, ms, zone, port) : ENOMEM;
+
+	if (err) {
+		mem_deref(ms);
+		log_debug("media: RTCP port %u not bound (%s): RTCP leaves by the RTP port",
+			  (unsigned)port, strerror(err));
+		return;
+	}
+	sd->rtcp = ms;
+	sd->rtcp_own = true;
+}
+
 /* Copy an optional address; AF_UNSPEC leaves *set false. EINVAL: another family. */
-static int peer_addr(union media_sa *d, bool *set, const struct sockaddr_storage *s)
+static int peer_addr(struct media_addr *d, bool *set, const struct sockaddr_storage *s)
 {
 	*set = s->ss_family != AF_UNSPEC;
 	if (!*set) {
 		memset(d, 0, sizeof(*d));
 		return 0;
 	}
-	return media_sa_set(d, s) ? EINVAL : 0;
+	return media_addr_set(d, s) ? EINVAL : 0;
+}
+
+/* Forget a socket's latched source: the next allowed packet latches anew. */
+static void sock_unlatch(struct media_sock *ms)
+{
+	if (ms)
+		memset(&ms->latched, 0, sizeof(ms->latched));
 }
 
 /*
@@ -231,7 +292,8 @@ static int peer_addr(union media_sa *d, bool *set, const struct sockaddr_storage
  * behind NAT when its SDP address is private and its signalling came from
  * another IP: nothing is sent to it until its first packet latches.
  * Policing runs at policing_factor x expected_pps for RTP and at
- * policing_factor x MEDIA_RTCP_PPS for RTCP.
+ * policing_factor x MEDIA_RTCP_PPS for RTCP; the buckets start full again
+ * only when those rates change.
  */
 int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 		      const struct media_peer *peer)
@@ -239,14 +301,16 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 	struct media_engine *me;
 	struct media_stream *st;
 	struct media_side *sd;
-	union media_sa rtp, rtcp, sig;
-	bool have_rtcp, have_sig, have_rtp;
-	uint64_t now = time_mono_ms();
+	struct media_addr rtp, rtcp, sig;
+	bool have_rtcp, have_sig, have_rtp, on;
+	uint32_t now = (uint32_t)time_mono_ms(), f, rate;
 
-	if (!s || !peer || idx >= MEDIA_MAX_STREAMS || zone >= MEDIA_ZONES || !s->streams[idx])
+	if (!s || !peer || idx >= MEDIA_MAX_STREAMS || zone >= MEDIA_ZONES)
+		return EINVAL;
+	st = stream_find(s, idx);
+	if (!st)
 		return EINVAL;
 	me = s->me;
-	st = s->streams[idx];
 	sd = &st->side[zone];
 	if (peer_addr(&rtp, &have_rtp, &peer->rtp))
 		return EINVAL;
@@ -257,45 +321,39 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 		st->last_rx_ms = now;
 		return 0;
 	}
-	if (!have_rtp || rtp.sa.sa_family != me->addr[zone].sa.sa_family ||
-	    peer_addr(&rtcp, &have_rtcp, &peer->rtcp) ||
-	    (have_rtcp && rtcp.sa.sa_family != rtp.sa.sa_family) ||
+	if (!have_rtp || rtp.af != me->addr[zone].sa.sa_family ||
+	    peer_addr(&rtcp, &have_rtcp, &peer->rtcp) || (have_rtcp && rtcp.af != rtp.af) ||
 	    peer_addr(&sig, &have_sig, &peer->sig_src))
 		return EINVAL;
 	if (!have_rtcp) {
 		rtcp = rtp;
-		media_sa_set_port(&rtcp, (uint16_t)(media_sa_port(&rtp) + 1));
+		media_addr_set_port(&rtcp, (uint16_t)(media_addr_port(&rtp) + 1));
 	}
 	/* a new address or signalling source forgets the latched sources */
-	if (!sd->peer_set || !media_sa_eq(&sd->sdp_rtp, &rtp) || have_sig != sd->have_sig ||
-	    (have_sig && !media_sa_eq_ip(&sig, &sd->sig_src))) {
-		sd->sock[MEDIA_RTP].latched = false;
-		sd->sock[MEDIA_RTCP].latched = false;
-	} else if (!media_sa_eq(&sd->sdp_rtcp, &rtcp)) {
-		sd->sock[MEDIA_RTCP].latched = false;
+	if (!sd->peer_set || !media_addr_eq(&sd->sdp_rtp, &rtp) || sig.af != sd->sig_src.af ||
+	    (have_sig && !media_addr_eq_ip(&sig, &sd->sig_src))) {
+		sock_unlatch(&sd->rtp);
+		sock_unlatch(sd->rtcp);
+	} else if (!media_addr_eq(&sd->sdp_rtcp, &rtcp)) {
+		sock_unlatch(sd->rtcp);
 	}
 	sd->sdp_rtp = rtp;
 	sd->sdp_rtcp = rtcp;
 	sd->sig_src = sig;
-	sd->have_sig = have_sig;
-	sd->hold = peer->hold || media_sa_is_any(&rtp) || !media_sa_port(&rtp);
+	sd->hold = peer->hold || media_addr_is_any(&rtp) || !media_addr_port(&rtp);
 	sd->rtcp_mux = peer->rtcp_mux;
-	sd->nat = zone == ZONE_PUBLIC && have_sig && !media_sa_eq_ip(&sig, &rtp) &&
-		  media_sa_is_private(&rtp);
+	sd->nat = zone == ZONE_PUBLIC && have_sig && !media_addr_eq_ip(&sig, &rtp) &&
+		  media_addr_is_private(&rtp);
 	sd->clock_rate = peer->clock_rate;
-	if (!sd->peer_set || sd->expected_pps != peer->expected_pps) {
-		bool on = me->cfg.policing && peer->expected_pps;
-		uint32_t f = me->cfg.policing_factor ? me->cfg.policing_factor : 1;
-
-		sd->expected_pps = peer->expected_pps;
-		media_bucket_set(&sd->bucket[MEDIA_RTP], on ? peer->expected_pps * f : 0, now);
+	on = me->cfg.policing && peer->expected_pps;
+	f = me->cfg.policing_factor ? me->cfg.policing_factor : 1;
+	rate = on ? (uint32_t)MIN((uint64_t)peer->expected_pps * f, (uint64_t)MEDIA_RATE_MAX) : 0;
+	if (!sd->peer_set || sd->bucket[MEDIA_RTP].rate != rate) {
+		media_bucket_set(&sd->bucket[MEDIA_RTP], rate, now);
 		media_bucket_set(&sd->bucket[MEDIA_RTCP], on ? MEDIA_RTCP_PPS * f : 0, now);
 	}
-	/* opened with rtcp-mux, but this peer wants RTCP apart: bind RTP + 1 if we can */
-	if (!peer->rtcp_mux && sd->sock[MEDIA_RTCP].fd == -1 &&
-	    sock_open(me, st, zone, MEDIA_RTCP, (uint16_t)(sd->port + 1)))
-		log_debug("media: RTCP port %u busy: RTCP leaves by the RTP port",
-			  (unsigned)(sd->port + 1));
+	if (!peer->rtcp_mux && !sd->rtcp)
+		rtcp_bind_late(me, st, zone);
 	sd->peer_set = true;
 	st->last_rx_ms = now;
 	return 0;
@@ -304,9 +362,19 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 /* Close stream idx and give its pairs back; a later open gets new ports. */
 void media_stream_close(struct media_session *s, unsigned idx)
 {
+	struct media_stream **pp;
+
 	if (!s || idx >= MEDIA_MAX_STREAMS)
 		return;
-	s->streams[idx] = mem_deref(s->streams[idx]);
+	for (pp = &s->streams; *pp; pp = &(*pp)->next) {
+		struct media_stream *st = *pp;
+
+		if (st->idx == idx) {
+			*pp = st->next;
+			mem_deref(st);
+			return;
+		}
+	}
 }
 
 /* A snapshot of stream idx's counters (see media.h). */
@@ -317,7 +385,7 @@ int media_stream_stats(const struct media_session *s, unsigned idx,
 
 	if (!s || !st || idx >= MEDIA_MAX_STREAMS)
 		return EINVAL;
-	m = s->streams[idx];
+	m = stream_find(s, idx);
 	if (!m)
 		return ENOENT;
 	memset(st, 0, sizeof(*st));
@@ -326,17 +394,16 @@ int media_stream_stats(const struct media_session *s, unsigned idx,
 
 		st->packets[z] = sd->packets;
 		st->bytes[z] = sd->bytes;
-		st->rtcp_packets[z] = sd->rtcp;
+		st->rtcp_packets[z] = sd->rtcp_packets;
 		st->relayed[z] = sd->relayed;
 		st->dropped_source[z] = sd->dropped_source;
 		st->dropped_policing[z] = sd->dropped_policing;
 		st->dropped_no_dest[z] = sd->dropped_no_dest;
-		st->lost[z] = media_rtpstat_lost(&sd->rtp);
-		st->jitter_ms[z] = media_rtpstat_jitter_ms(&sd->rtp, sd->clock_rate);
-		st->latched[z] = sd->sock[MEDIA_RTP].latched;
-		if (st->latched[z])
-			media_sa_get(&st->latched_addr[z], &sd->sock[MEDIA_RTP].latched_addr);
-		st->port[z] = sd->port;
+		st->lost[z] = media_rtpstat_lost(&sd->stat);
+		st->jitter_ms[z] = media_rtpstat_jitter_ms(&sd->stat, sd->clock_rate);
+		st->latched[z] = sd->rtp.latched.af != AF_UNSPEC;
+		media_addr_get(&st->latched_addr[z], &sd->rtp.latched, &s->me->addr[z]);
+		st->port[z] = side_port(s->me, sd, z);
 	}
 	return 0;
 }
@@ -351,7 +418,10 @@ static bool stream_active(const struct media_stream *st)
 /*
  * Report each session whose active streams all received nothing for the
  * timeout (a session without an active stream is left alone). The handler
- * may free the session it is given, so the next one is taken first.
+ * may free the session it is given, so the next one is taken first. The
+ * idle time is a difference on the ms clock modulo 2^32: a stream whose
+ * last_rx_ms lies ahead of now (set by media_stream_peer during this loop
+ * turn) reads as negative, that is as not idle.
  */
 void media_engine_sweep(struct media_engine *me, uint64_t now_ms)
 {
@@ -363,13 +433,13 @@ void media_engine_sweep(struct media_engine *me, uint64_t now_ms)
 		next = s->next;
 		if (s->timed_out)
 			continue;
-		for (unsigned i = 0; i < MEDIA_MAX_STREAMS; i++) {
-			const struct media_stream *st = s->streams[i];
+		for (const struct media_stream *st = s->streams; st; st = st->next) {
+			uint32_t quiet = (uint32_t)now_ms - st->last_rx_ms;
 
-			if (!st || !stream_active(st))
+			if (!stream_active(st))
 				continue;
 			active = true;
-			if (st->last_rx_ms >= now_ms || now_ms - st->last_rx_ms < me->timeout_ms)
+			if ((int32_t)quiet <= 0 || quiet < me->timeout_ms)
 				idle = false;
 		}
 		if (!active || !idle)

@@ -685,6 +685,14 @@ static void test_rtpstat_loss_and_jitter(void **state)
 	media_rtpstat_update(&rs, 1, 20001, 0, 0, false);
 	assert_int_equal(rs.max_seq, 20001);
 	assert_int_equal(media_rtpstat_lost(&rs), 0);
+	/* ... also when the packet that confirms it has sequence number 0 */
+	memset(&rs, 0, sizeof(rs));
+	media_rtpstat_update(&rs, 1, 30000, 0, 0, false);
+	media_rtpstat_update(&rs, 1, 65535, 0, 0, false);
+	assert_int_equal(rs.max_seq, 30000);
+	media_rtpstat_update(&rs, 1, 0, 0, 0, false);
+	assert_int_equal(rs.max_seq, 0);
+	assert_int_equal(media_rtpstat_lost(&rs), 0);
 
 	/* jitter: perfectly paced packets give 0; one 20 ms late packet (160 units) */
 	memset(&rs, 0, sizeof(rs));
@@ -761,6 +769,36 @@ static void test_mux_to_non_mux(void **state)
 	run_loop(20);
 	assert_int_equal(recv_one(c.a, got, sizeof(got), &from), sizeof(rtcp));
 	assert_int_equal(from, c.port[0]);
+	call_end(&c);
+}
+
+/* Opened with mux, the other peer wants RTCP apart, and its socket cannot be allocated. */
+static void test_mux_to_non_mux_no_memory(void **state)
+{
+	struct call c;
+	struct media_engine_stats es;
+	uint8_t rtcp[32], got[64];
+	uint16_t from;
+
+	(void)state;
+	call_start(&c, true, 0);
+	mem_fail_after(0);
+	peer_set(c.s, 0, 1, &c.b_sa, &c.b_rtcp_sa, 0, false, false);
+	mem_fail_after(-1);
+	media_engine_stats(c.me, &es);
+	assert_int_equal(es.sockets, 2);
+	memset(rtcp, 0, sizeof(rtcp));
+	rtcp[0] = 0x80;
+	rtcp[1] = 200;
+	send_to(c.a, c.port[0], rtcp, sizeof(rtcp));
+	run_loop(20);
+	/* still relayed: to the peer's RTCP address, from the RTP port */
+	assert_int_equal(recv_one(c.b_rtcp, got, sizeof(got), &from), sizeof(rtcp));
+	assert_int_equal(from, c.port[1]);
+	/* a later update binds it */
+	peer_set(c.s, 0, 1, &c.b_sa, &c.b_rtcp_sa, 0, false, false);
+	media_engine_stats(c.me, &es);
+	assert_int_equal(es.sockets, 3);
 	call_end(&c);
 }
 
@@ -857,6 +895,178 @@ static void test_timeout_handler_frees(void **state)
 	mem_deref(me);
 }
 
+/* The idle time is a difference on the ms clock modulo 2^32, also across its wrap. */
+static void test_sweep_clock_wrap(void **state)
+{
+	struct media_engine *me;
+	struct media_session *s, *ahead;
+	struct media_tuning tune = { .sweep_ms = 100000, .timeout_ms = 150 };
+	struct sockaddr_storage a;
+	const uint64_t now = (1ull << 32) + 0x100;   /* 0x100 ms after the 32-bit ms clock wrapped */
+	uint16_t p[2];
+
+	(void)state;
+	timeouts = 0;
+	net_sa_from_str(&a, "127.0.0.1", 9);
+	assert_int_equal(media_engine_alloc(&me, base, zones, &mcfg), 0);
+	assert_int_equal(media_engine_tune(me, &tune), 0);
+	assert_int_equal(media_session_alloc(&s, me, timeout_h, NULL), 0);
+	assert_int_equal(media_session_alloc(&ahead, me, timeout_h, NULL), 0);
+	assert_int_equal(media_stream_open(s, 0, true, p), 0);
+	assert_int_equal(media_stream_open(ahead, 0, true, p), 0);
+	for (unsigned z = 0; z < 2; z++) {
+		peer_set(s, 0, z, &a, NULL, 0, true, false);
+		peer_set(ahead, 0, z, &a, NULL, 0, true, false);
+	}
+	s->streams->last_rx_ms = 0xffffff80u;           /* 384 ms before now */
+	ahead->streams->last_rx_ms = 0x110;             /* set after now was read */
+	media_engine_sweep(me, 0xffffffc0u);            /* 64 ms after: not idle yet */
+	assert_int_equal(timeouts, 0);
+	media_engine_sweep(me, now);
+	assert_int_equal(timeouts, 1);
+	assert_true(s->timed_out);
+	assert_false(ahead->timed_out);
+	mem_deref(ahead);
+	mem_deref(s);
+	mem_deref(me);
+}
+
+/* Token buckets on a 32-bit ms clock: refill across the wrap; the rate cap keeps a bucket in 32 bits. */
+static void test_bucket_wrap_and_cap(void **state)
+{
+	struct media_bucket b;
+	unsigned n;
+
+	(void)state;
+	media_bucket_set(&b, 50, 0xfffffc00u);          /* 1024 ms before the clock wraps */
+	for (n = 0; media_bucket_take(&b, 0xfffffc00u); n++)
+		;
+	assert_int_equal(n, 50);                        /* a burst of one second */
+	assert_true(media_bucket_take(&b, 0xfffffc00u + 20));   /* 20 ms: one packet */
+	assert_false(media_bucket_take(&b, 0xfffffc00u + 20));
+	for (n = 0; media_bucket_take(&b, 0x10); n++)   /* 1040 ms later, past the wrap: full */
+		;
+	assert_int_equal(n, 50);
+	media_bucket_set(&b, 3, 0);
+	for (n = 0; media_bucket_take(&b, 0); n++)
+		;
+	assert_int_equal(n, MEDIA_BURST_MIN);
+	media_bucket_set(&b, UINT32_MAX, 0);
+	assert_int_equal(b.rate, MEDIA_RATE_MAX);
+	assert_int_equal(b.tokens, (uint32_t)MEDIA_RATE_MAX * 1000);
+	media_bucket_set(&b, 0, 0);
+	for (n = 0; n < 1000; n++)
+		assert_true(media_bucket_take(&b, 0));
+}
+
+/* Compact addresses: both families, ports, the private ranges, link-local scope on the way out. */
+static void test_compact_addresses(void **state)
+{
+	struct sockaddr_storage ss, back;
+	struct media_addr a, b;
+	union media_sa sa, zone4, zone6;
+	struct sockaddr_storage zs;
+
+	(void)state;
+	net_sa_from_str(&zs, "203.0.113.1", 0);
+	assert_int_equal(media_sa_set(&zone4, &zs), 0);
+	net_sa_from_str(&zs, "fe80::2", 0);
+	assert_int_equal(media_sa_set(&zone6, &zs), 0);
+	zone6.in6.sin6_scope_id = 7;
+	net_sa_from_str(&ss, "203.0.113.5", 4000);
+	assert_int_equal(media_addr_set(&a, &ss), 0);
+	assert_int_equal(media_addr_port(&a), 4000);
+	assert_false(media_addr_is_private(&a));
+	assert_false(media_addr_is_any(&a));
+	assert_int_equal(media_addr_to_sa(&sa, &a, &zone4), sizeof(struct sockaddr_in));
+	assert_true(media_addr_eq_sa(&a, &sa));
+	media_addr_get(&back, &a, &zone4);
+	assert_true(net_sa_eq(&back, &ss));
+	b = a;
+	media_addr_set_port(&b, 4001);
+	assert_false(media_addr_eq(&a, &b));
+	assert_true(media_addr_eq_ip(&a, &b));
+	net_sa_from_str(&ss, "10.1.2.3", 4000);
+	assert_int_equal(media_addr_set(&b, &ss), 0);
+	assert_true(media_addr_is_private(&b));
+	assert_false(media_addr_eq_ip_sa(&b, &sa));
+
+	net_sa_from_str(&ss, "2001:db8::1", 5004);
+	assert_int_equal(media_addr_set(&a, &ss), 0);
+	assert_int_equal(media_addr_to_sa(&sa, &a, &zone6), sizeof(struct sockaddr_in6));
+	assert_int_equal(sa.in6.sin6_scope_id, 0);
+	assert_true(media_addr_eq_sa(&a, &sa));
+	assert_false(media_addr_is_private(&a));
+	media_addr_get(&back, &a, &zone6);
+	assert_true(net_sa_eq(&back, &ss));
+	net_sa_from_str(&ss, "fe80::1", 5004);
+	assert_int_equal(media_addr_set(&b, &ss), 0);
+	assert_true(media_addr_is_private(&b));
+	media_addr_to_sa(&sa, &b, &zone6);
+	assert_int_equal(sa.in6.sin6_scope_id, 7);      /* the zone's link */
+	assert_int_equal(ntohs(sa.in6.sin6_port), 5004);
+	assert_false(media_addr_eq_ip(&a, &b));
+	net_sa_from_str(&ss, "fd00::1", 1);
+	assert_int_equal(media_addr_set(&b, &ss), 0);
+	assert_true(media_addr_is_private(&b));
+	/* an unset address equals nothing, not even another unset one */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_false(media_addr_eq_ip(&a, &b));
+	memset(&ss, 0, sizeof(ss));
+	assert_int_equal(media_addr_set(&a, &ss), EAFNOSUPPORT);
+}
+
+/*
+ * What a call costs (docs/media.md, "Batching and memory"): the sizes
+ * beyond libevent's events have budgets, so growing them is a decision;
+ * a session and each stream are one allocation, with or without RTCP
+ * ports, and a late RTCP socket is one more.
+ */
+static void test_memory_per_call(void **state)
+{
+	struct media_engine *me;
+	struct media_session *s;
+	struct media_engine_stats es;
+	struct sockaddr_storage a, a_rtcp;
+	size_t n0;
+	uint16_t p[2];
+
+	(void)state;
+	assert_int_equal(sizeof(struct media_addr), 20);
+	assert_int_equal(sizeof(struct media_bucket), 12);
+	assert_int_equal(sizeof(struct media_rtpstat), 32);
+	assert_true(sizeof(struct media_sock) <= sizeof(struct event) + 32);
+	if (sizeof(void *) == 8) {
+		assert_true(sizeof(struct media_side) <= sizeof(struct media_sock) + 192);
+		assert_true(sizeof(struct media_stream) <= 2 * sizeof(struct media_side) + 24);
+		assert_true(sizeof(struct media_session) <= 56);
+	}
+	net_sa_from_str(&a, "127.0.0.1", 9);
+	net_sa_from_str(&a_rtcp, "127.0.0.1", 11);
+	assert_int_equal(media_engine_alloc(&me, base, zones, &mcfg), 0);
+	n0 = mem_nalloc();
+	assert_int_equal(media_session_alloc(&s, me, NULL, NULL), 0);
+	assert_int_equal(mem_nalloc(), n0 + 1);
+	assert_int_equal(media_stream_open(s, 0, false, p), 0);
+	assert_int_equal(mem_nalloc(), n0 + 2);
+	assert_int_equal(media_stream_open(s, 1, true, p), 0);
+	assert_int_equal(mem_nalloc(), n0 + 3);
+	peer_set(s, 1, 0, &a, NULL, 50, true, false);
+	assert_int_equal(mem_nalloc(), n0 + 3);
+	peer_set(s, 1, 1, &a, &a_rtcp, 50, false, false);
+	assert_int_equal(mem_nalloc(), n0 + 4);
+	media_engine_stats(me, &es);
+	assert_int_equal(es.sockets, 4 + 3);
+	assert_int_equal(es.stream_bytes,
+			 sizeof(struct media_stream) + MEDIA_ZONES * sizeof(struct media_sock));
+	media_stream_close(s, 1);
+	assert_int_equal(mem_nalloc(), n0 + 2);
+	mem_deref(s);
+	assert_int_equal(mem_nalloc(), n0);
+	mem_deref(me);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct media_engine *me;
@@ -950,8 +1160,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loss_end_to_end_and_mux_rtcp, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mux_to_non_mux, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_to_non_mux_no_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inactivity_timeout_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_handler_frees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_clock_wrap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_wrap_and_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compact_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_per_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
 	};
