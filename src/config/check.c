@@ -1,4 +1,6 @@
 /* check: rules that tie keys together (zones apart, port ranges disjoint, both-or-neither pairs); fields already refused are skipped. */
+#include <string.h>
+
 #include "config_int.h"
 
 /* Both keys given or neither; the missing one is reported. */
@@ -132,6 +134,28 @@ static void check_web(struct config_ctx *c)
 	}
 }
 
+/*
+ * [auth] realm is written inside a quoted string of every challenge and
+ * goes out on the public side: no quote or backslash, and not the private
+ * address (the leak checker would stop every 401).
+ */
+static void check_auth(struct config_ctx *c)
+{
+	const struct config_auth *a = &c->cfg->auth;
+	struct config_addr ra;
+	char q[80];
+
+	if (config_bad(c, a->realm) || !a->realm[0])
+		return;
+	if (strpbrk(a->realm, "\"\\")) {
+		config_quote(q, sizeof(q), a->realm);
+		config_err(c, "auth", "realm", "\"%s\" holds '\"' or '\\' (it is sent as a quoted string)", q);
+	} else if (config_addr_parse(&ra, a->realm) == 0 &&
+		   config_addr_eq(&ra, &c->cfg->zones[ZONE_PRIVATE].address)) {
+		config_err(c, "auth", "realm", "%s is the [private] address", ra.text);
+	}
+}
+
 /* Cross-field rules, run once every value has been parsed. */
 void config_check(struct config_ctx *c)
 {
@@ -153,4 +177,5 @@ void config_check(struct config_ctx *c)
 		config_err(c, "guard", "ban_time_max_s", "%u is less than ban_time_s %u",
 			   cfg->guard.ban_time_max_s, cfg->guard.ban_time_s);
 	check_web(c);
+	check_auth(c);
 }

@@ -20,6 +20,7 @@
 #define CONFIG_PRODUCT_MAX   65
 #define CONFIG_USER_MAX      65            /* trunk user name, unix user */
 #define CONFIG_SECRET_MAX    129           /* trunk password */
+#define CONFIG_REALM_MAX     129           /* digest realm, NUL included */
 #define CONFIG_TRUNK_NAME_MAX 33           /* [trunk:NAME], NAME is 1-32 of [a-z0-9_-] */
 #define CONFIG_TRUNKS_MAX    256
 #define CONFIG_LIST_MAX      64            /* items in one list value */
@@ -40,6 +41,14 @@ enum zone_id { ZONE_PUBLIC, ZONE_PRIVATE, ZONE_COUNT };
 enum config_transport { CONFIG_TRANSPORT_UDP, CONFIG_TRANSPORT_TCP, CONFIG_TRANSPORT_TLS };
 enum config_media_engine { CONFIG_MEDIA_SOCKET, CONFIG_MEDIA_BYPASS };
 enum config_log_target { CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
+enum config_keepalive { CONFIG_KEEPALIVE_OFF, CONFIG_KEEPALIVE_OPTIONS, CONFIG_KEEPALIVE_CRLF };
+enum config_auth_reject { CONFIG_AUTH_REJECT_403, CONFIG_AUTH_REJECT_SILENT };
+
+/* Bits of [auth] algorithms, in the order of its names (md5, sha-256). */
+enum {
+	CONFIG_AUTH_MD5 = 1u << 0,
+	CONFIG_AUTH_SHA256 = 1u << 1,
+};
 
 /* An IPv4 or IPv6 address literal; set is false when the key was absent. */
 struct config_addr {
@@ -147,6 +156,18 @@ struct config_registration {
 	unsigned phone_expires;
 	unsigned core_expires;
 	unsigned grace_s;
+	enum config_keepalive keepalive;      /* what is sent to registered phones */
+	unsigned keepalive_s;                 /* how often */
+};
+
+/* The SBC's own digest authentication of the public zone (docs/auth.md). */
+struct config_auth {
+	bool local;                           /* challenge public-zone REGISTERs and dialog-creating requests */
+	char realm[CONFIG_REALM_MAX];         /* "": the public zone's advertised or bound address */
+	char users_file[CONFIG_PATH_MAX];     /* default <data_dir>/users */
+	unsigned algorithms;                  /* CONFIG_AUTH_* bits, never 0; SHA-256 is offered first */
+	unsigned nonce_ttl_s;
+	enum config_auth_reject reject;       /* public-zone requests nobody vouches for */
 };
 
 struct config_guard {
@@ -195,6 +216,7 @@ struct sbc_config {
 	struct config_sip sip;
 	struct config_core core;
 	struct config_registration registration;
+	struct config_auth auth;
 	struct config_guard guard;
 	struct config_media media;
 	struct config_web web;

@@ -22,6 +22,7 @@ enum config_type {
 	CONFIG_T_LIST,      /* comma-separated items of type item */
 	CONFIG_T_CIDRS,     /* comma-separated CIDR blocks */
 	CONFIG_T_ENDPOINT,  /* ADDRESS:PORT */
+	CONFIG_T_SET,       /* comma-separated names[], stored as an unsigned of bits 1 << index */
 };
 
 #define CONFIG_KEY_REQUIRED 1u
@@ -34,7 +35,7 @@ struct config_key {
 	const char *def;               /* parsed like a value; NULL: none */
 	uint32_t min;
 	uint32_t max;
-	const char *const *names;      /* CONFIG_T_ENUM: NULL-terminated */
+	const char *const *names;      /* CONFIG_T_ENUM, CONFIG_T_SET: NULL-terminated */
 	size_t off;                    /* field offset within the section's struct */
 	size_t size;                   /* field size (string capacity) */
 };

@@ -388,6 +388,27 @@ static int trunks_apply(struct config_ctx *c, unsigned count)
 	return 0;
 }
 
+/* [auth] users_file: <data_dir>/users unless given, so every state file lives under data_dir. */
+static void users_file_derive(struct config_ctx *c)
+{
+	struct config_auth *a = &c->cfg->auth;
+	const char *dir = c->cfg->general.data_dir;
+	size_t dl = strlen(dir);
+	int n;
+
+	if (a->users_file[0] || config_bad(c, a->users_file) || config_bad(c, dir))
+		return;
+	if (dl && dir[dl - 1] == '/')
+		dl--;
+	n = snprintf(a->users_file, sizeof(a->users_file), "%.*s/users", (int)dl, dir);
+	if (n < 0 || (size_t)n >= sizeof(a->users_file)) {
+		a->users_file[0] = '\0';
+		config_err(c, "auth", "users_file", "the default <data_dir>/users is longer than %zu characters",
+			   sizeof(a->users_file) - 1);
+		config_bad_mark(c, a->users_file);
+	}
+}
+
 /* Defaults that depend on other keys. */
 static void defaults_derive(struct config_ctx *c)
 {
@@ -397,6 +418,7 @@ static void defaults_derive(struct config_ctx *c)
 
 	for (int z = 0; z < ZONE_COUNT; z++)
 		cfg->zones[z].id = (enum zone_id)z;
+	users_file_derive(c);
 	if (l->addr.set || config_bad(c, l))
 		return;
 	l->port = 443;

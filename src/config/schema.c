@@ -28,6 +28,9 @@
 #define KEY_ENUM(T, f, etype, nm, dflt) \
 	{ .name = #f, .type = CONFIG_T_ENUM, .def = (dflt), .names = (nm), \
 	  .off = offsetof(T, f) + FIELD_IS(T, f, etype) }
+#define KEY_SET(T, f, nm, dflt) \
+	{ .name = #f, .type = CONFIG_T_SET, .def = (dflt), .names = (nm), \
+	  .off = offsetof(T, f) + FIELD_IS(T, f, unsigned) }
 #define KEY_LIST(T, f, it) \
 	{ .name = #f, .type = CONFIG_T_LIST, .item = (it), .max = CONFIG_LIST_MAX, \
 	  .off = offsetof(T, f) + FIELD_IS(T, f, struct config_strlist) }
@@ -41,6 +44,8 @@ _Static_assert(sizeof(enum config_log_target) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_transport) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_media_engine) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum zone_id) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_keepalive) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_auth_reject) == sizeof(int), "enum size");
 
 /* Enum names, in the order of the C enums they fill. */
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
@@ -48,6 +53,10 @@ static const char *const log_targets[] = { "stderr", "syslog", NULL };
 const char *const config_transport_names[] = { "udp", "tcp", "tls", NULL };
 const char *const config_media_engine_names[] = { "socket", "bypass", NULL };
 const char *const config_zone_names[] = { "public", "private", NULL };
+static const char *const keepalives[] = { "off", "options", "crlf", NULL };
+static const char *const auth_rejects[] = { "403", "silent", NULL };
+/* Bit i of [auth] algorithms is auth_algorithms[i]: CONFIG_AUTH_MD5, CONFIG_AUTH_SHA256. */
+static const char *const auth_algorithms[] = { "md5", "sha-256", NULL };
 
 #define G struct config_general
 static const struct config_key general_keys[] = {
@@ -125,8 +134,22 @@ static const struct config_key registration_keys[] = {
 	KEY_UINT(R, phone_expires, "60", 10, 3600),
 	KEY_UINT(R, core_expires, "3600", 60, 86400),
 	KEY_UINT(R, grace_s, "30", 0, 3600),
+	KEY_ENUM(R, keepalive, enum config_keepalive, keepalives, "options"),
+	KEY_UINT(R, keepalive_s, "30", 5, 3600),
 };
 #undef R
+
+/* users_file has no default here: it is <data_dir>/users (defaults_derive in load.c). */
+#define A struct config_auth
+static const struct config_key auth_keys[] = {
+	KEY_BOOL(A, local, "no"),
+	KEY_STR(A, realm, CONFIG_T_STRING, NULL, 0),
+	KEY_STR(A, users_file, CONFIG_T_PATH, NULL, 0),
+	KEY_SET(A, algorithms, auth_algorithms, "sha-256, md5"),
+	KEY_UINT(A, nonce_ttl_s, "300", 10, 3600),
+	KEY_ENUM(A, reject, enum config_auth_reject, auth_rejects, "403"),
+};
+#undef A
 
 #define GU struct config_guard
 static const struct config_key guard_keys[] = {
@@ -181,6 +204,7 @@ const struct config_section config_sections[] = {
 	SECTION("sip", sip_keys, sip),
 	SECTION("core", core_keys, core),
 	SECTION("registration", registration_keys, registration),
+	SECTION("auth", auth_keys, auth),
 	SECTION("guard", guard_keys, guard),
 	SECTION("media", media_keys, media),
 	SECTION("web", web_keys, web),

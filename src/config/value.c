@@ -520,6 +520,45 @@ static int parse_cidrlist(const struct config_key *k, const char *val, struct co
 	return 0;
 }
 
+struct set_fill {
+	const struct config_key *k;
+	unsigned bits;
+	char *why;
+	size_t size;
+};
+
+/* list_split callback: one name of the set, each at most once. */
+static int set_item(unsigned i, const char *s, void *arg)
+{
+	struct set_fill *f = arg;
+	char q[80];
+	int idx = 0;
+
+	(void)i;
+	if (parse_enum(f->k, s, &idx, f->why, f->size))
+		return EINVAL;
+	if (f->bits & (1u << idx)) {
+		config_quote(q, sizeof(q), s);
+		return why_set(f->why, f->size, "\"%s\" is listed more than once", q);
+	}
+	f->bits |= 1u << idx;
+	return 0;
+}
+
+/* Comma-separated names of k->names, any case, as bits 1 << index; order does not matter. */
+static int parse_set(const struct config_key *k, const char *val, unsigned *dst,
+		     char *why, size_t size)
+{
+	struct set_fill f = { .k = k, .why = why, .size = size };
+	unsigned n;
+	int err;
+
+	err = list_split(val, CONFIG_LIST_MAX, &n, set_item, &f, why, size);
+	if (!err)
+		*dst = f.bits;
+	return err;
+}
+
 /*
  * Parse val as the key's type into dst (the field). Returns 0, EINVAL with
  * a reason in why (no "section key:" prefix), or ENOMEM. On error dst may
@@ -566,6 +605,8 @@ int config_value_parse(const struct config_key *k, const char *val, void *dst,
 		return parse_cidrlist(k, val, dst, why, whysize);
 	case CONFIG_T_ENDPOINT:
 		return parse_endpoint(val, dst, why, whysize);
+	case CONFIG_T_SET:
+		return parse_set(k, val, dst, why, whysize);
 	}
 	return why_set(why, whysize, "unsupported type");
 }

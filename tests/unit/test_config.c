@@ -168,6 +168,9 @@ static void test_rootfs_default(void **state)
 	assert_int_equal(cfg->trunk_count, 0);
 	assert_int_equal(cfg->registration.phone_expires, 60);
 	assert_int_equal(cfg->registration.core_expires, 3600);
+	assert_int_equal(cfg->registration.keepalive, CONFIG_KEEPALIVE_OPTIONS);
+	assert_false(cfg->auth.local);
+	assert_string_equal(cfg->auth.users_file, "/var/lib/sbc/users");
 	assert_true(cfg->guard.enabled);
 	assert_int_equal(cfg->guard.table_size, 65536);
 	assert_int_equal(cfg->guard.rate_invite, 20);
@@ -269,6 +272,14 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->sip.max_connections, 1024);
 	assert_int_equal(cfg->sip.max_connections_per_source, 16);
 	assert_int_equal(cfg->registration.grace_s, 30);
+	assert_int_equal(cfg->registration.keepalive, CONFIG_KEEPALIVE_OPTIONS);
+	assert_int_equal(cfg->registration.keepalive_s, 30);
+	assert_false(cfg->auth.local);
+	assert_string_equal(cfg->auth.realm, "");
+	assert_string_equal(cfg->auth.users_file, "/var/lib/sbc/users");
+	assert_int_equal(cfg->auth.algorithms, CONFIG_AUTH_MD5 | CONFIG_AUTH_SHA256);
+	assert_int_equal(cfg->auth.nonce_ttl_s, 300);
+	assert_int_equal(cfg->auth.reject, CONFIG_AUTH_REJECT_403);
 	assert_int_equal(cfg->guard.ban_time_s, 300);
 	assert_int_equal(cfg->guard.ban_time_max_s, 86400);
 	assert_int_equal(cfg->guard.rate_packets, 200);
@@ -349,6 +360,66 @@ static void test_values(void **state)
 	inet_pton(AF_INET6, "2001:db9::1", &a6.sin6_addr);
 	assert_false(config_cidrlist_match(&cfg->guard.allow, (struct sockaddr *)&a6));
 	mem_deref(cfg);
+}
+
+static void test_auth_and_keepalive(void **state)
+{
+	struct sbc_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(BASE "[auth]\nlocal = yes\nrealm = sbc.example.com\nusers_file = /etc/sbc/users\n"
+			"algorithms = SHA-256\nnonce_ttl_s = 60\nreject = silent\n"
+			"[registration]\nkeepalive = CRLF\nkeepalive_s = 15\n");
+	assert_true(cfg->auth.local);
+	assert_string_equal(cfg->auth.realm, "sbc.example.com");
+	assert_string_equal(cfg->auth.users_file, "/etc/sbc/users");
+	assert_int_equal(cfg->auth.algorithms, CONFIG_AUTH_SHA256);
+	assert_int_equal(cfg->auth.nonce_ttl_s, 60);
+	assert_int_equal(cfg->auth.reject, CONFIG_AUTH_REJECT_SILENT);
+	assert_int_equal(cfg->registration.keepalive, CONFIG_KEEPALIVE_CRLF);
+	assert_int_equal(cfg->registration.keepalive_s, 15);
+	mem_deref(cfg);
+	/* order in the list does not matter: SHA-256 is always offered first */
+	cfg = expect_ok(BASE "[auth]\nalgorithms = md5 , sha-256\nrealm = \"Acme Corp; voice\"\n"
+			"[general]\ndata_dir = /srv/sbc/\n[registration]\nkeepalive = off\n");
+	assert_int_equal(cfg->auth.algorithms, CONFIG_AUTH_MD5 | CONFIG_AUTH_SHA256);
+	assert_string_equal(cfg->auth.realm, "Acme Corp; voice");
+	assert_string_equal(cfg->auth.users_file, "/srv/sbc/users");
+	assert_int_equal(cfg->registration.keepalive, CONFIG_KEEPALIVE_OFF);
+	mem_deref(cfg);
+	cfg = expect_ok(BASE "[auth]\nalgorithms = md5\nrealm = 203.0.113.1\n");
+	assert_int_equal(cfg->auth.algorithms, CONFIG_AUTH_MD5);
+	mem_deref(cfg);
+}
+
+static void test_err_auth(void **state)
+{
+	char text[1024];
+
+	(void)state;
+	expect_only(BASE "[auth]\nlocal = sometimes\n", "[auth] local: \"sometimes\" is not yes or no");
+	expect_only(BASE "[auth]\nalgorithms = sha-256, sha1\n",
+		    "[auth] algorithms: \"sha1\" is not one of: md5, sha-256");
+	expect_only(BASE "[auth]\nalgorithms = md5, MD5\n", "[auth] algorithms: \"MD5\" is listed more than once");
+	expect_only(BASE "[auth]\nalgorithms = md5,\n", "[auth] algorithms: empty item in the list");
+	expect_only(BASE "[auth]\nnonce_ttl_s = 9\n", "[auth] nonce_ttl_s: 9 is out of range (10-3600)");
+	expect_only(BASE "[auth]\nnonce_ttl_s = 3601\n", "[auth] nonce_ttl_s: 3601 is out of range (10-3600)");
+	expect_only(BASE "[auth]\nreject = 404\n", "[auth] reject: \"404\" is not one of: 403, silent");
+	expect_only(BASE "[auth]\nusers_file = users.txt\n", "[auth] users_file: \"users.txt\" is not an absolute path");
+	expect_only(BASE "[auth]\nrealm = a\\b\n",
+		    "[auth] realm: \"a\\x5cb\" holds '\"' or '\\' (it is sent as a quoted string)");
+	expect_only(BASE "[auth]\nrealm = x\"y\n", "[auth] realm: \"x\"y\" holds '\"' or '\\' (it is sent as a quoted string)");
+	expect_only(BASE "[auth]\nrealm = 10.20.0.1\n", "[auth] realm: 10.20.0.1 is the [private] address");
+	snprintf(text, sizeof(text), BASE "[auth]\nrealm = %0129d\n", 0);
+	expect_only(text, "[auth] realm: value is too long (max 128 characters)");
+	/* the derived users_file must fit too */
+	snprintf(text, sizeof(text), BASE "[general]\ndata_dir = /%0250d\n", 0);
+	expect_only(text, "[auth] users_file: the default <data_dir>/users is longer than 255 characters");
+	expect_only(BASE "[registration]\nkeepalive = stun\n",
+		    "[registration] keepalive: \"stun\" is not one of: off, options, crlf");
+	expect_only(BASE "[registration]\nkeepalive_s = 4\n", "[registration] keepalive_s: 4 is out of range (5-3600)");
+	expect_only(BASE "[registration]\nkeepalive_s = 3601\n",
+		    "[registration] keepalive_s: 3601 is out of range (5-3600)");
 }
 
 static void test_cidr_match(void **state)
@@ -767,6 +838,8 @@ int main(void)
 		T(test_defaults),
 		T(test_web_listen_without_private_address),
 		T(test_values),
+		T(test_auth_and_keepalive),
+		T(test_err_auth),
 		T(test_cidr_match),
 		T(test_trunks),
 		T(test_err_wrong_type),
