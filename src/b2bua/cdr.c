@@ -37,6 +37,7 @@ struct cdr_syncer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int fd;
+	bool started;   /* the thread runs (made at the first sync: after sbcd -d forks) */
 	bool dirty;     /* records written since the thread last synced */
 	bool stop;
 };
@@ -68,6 +69,17 @@ static void cdr_sync(void *arg)
 
 	if (!s)
 		return;
+	if (!s->started) {
+		int err = pthread_create(&s->th, NULL, cdr_syncer_main, s);
+
+		if (err) {
+			log_warn("calls.jsonl: no sync thread (%s): syncing here", strerror(err));
+			if (fdatasync(s->fd) == -1)
+				log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
+			return;
+		}
+		s->started = true;
+	}
 	pthread_mutex_lock(&s->mu);
 	s->dirty = true;
 	pthread_cond_signal(&s->cv);
@@ -98,16 +110,6 @@ int cdr_open(struct b2bua *b)
 	s->fd = b->cdr_fd;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	err = pthread_create(&s->th, NULL, cdr_syncer_main, s);
-	if (err) {
-		log_error("calls.jsonl: cannot start its sync thread: %s", strerror(err));
-		pthread_cond_destroy(&s->cv);
-		pthread_mutex_destroy(&s->mu);
-		free(s);
-		close(b->cdr_fd);
-		b->cdr_fd = -1;
-		return err;
-	}
 	b->cdr_syncer = s;
 	return 0;
 }
@@ -124,7 +126,10 @@ void cdr_close(struct b2bua *b)
 		s->stop = true;
 		pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->th, NULL);
+		if (s->started)
+			pthread_join(s->th, NULL);
+		else if (fdatasync(s->fd) == -1)
+			log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
