@@ -26,6 +26,8 @@ static void b2bua_destroy(void *data)
 	}
 	htable_close(&b->calls);
 	htable_close(&b->dialogs);
+	mem_deref(b->reg);
+	mem_deref(b->auth);
 	cdr_close(b);
 	tmr_heap_close(&b->tmrs);
 	mem_deref(b->scratch);
@@ -34,6 +36,7 @@ static void b2bua_destroy(void *data)
 		mem_deref(b->policy[z]);
 	mem_deref(b->leak);
 	free(b->sdp);
+	mem_deref((void *)(uintptr_t)b->bc.cfg);
 }
 
 /* A configured host: the literal, or what its name resolves to now (start-up only). */
@@ -79,6 +82,7 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 	if (!b)
 		return ENOMEM;
 	b->bc = *bc;
+	mem_ref((void *)(uintptr_t)bc->cfg);   /* a reload must not free it under us */
 	b->cdr_fd = -1;
 	tmr_heap_init(&b->tmrs);
 	err = htable_init(&b->calls, cfg->media.max_streams);
@@ -127,6 +131,19 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 			goto out_free;
 	}
 	b->now = time_mono_ms();
+	err = reg_alloc(&b->reg, b);
+	if (err)
+		goto out_free;
+	if (cfg->auth.local) {
+		struct config_errors errs;
+
+		config_errors_init(&errs);
+		err = auth_alloc(&b->auth, &cfg->auth, bc->host[ZONE_PUBLIC], &errs);
+		for (unsigned i = 0; err && i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		if (err)
+			goto out_free;
+	}
 	tmr_start(&b->tmrs, &b->rotate_tmr, b->now + TOKEN_ROTATE_MS, token_rotate, b);
 	n = snprintf(b->extra, sizeof(b->extra),
 		     "Allow: " B2BUA_ALLOW "\r\nAccept: application/sdp\r\nServer: %s\r\n",
@@ -246,6 +263,27 @@ static bool admit(struct b2bua *b)
 	return true;
 }
 
+static bool from_trunk(const struct b2bua *b, const struct sip_peer *src);
+
+/*
+ * With [auth] reject = silent, a new request from the public zone that
+ * nobody vouches for is dropped before the transaction layer: not even a
+ * 100 Trying tells a scanner that something answers here.
+ */
+static bool silent_deny(struct b2bua *b, struct sip_msg *msg)
+{
+	const struct config_auth *ac = &b->bc.cfg->auth;
+	const struct sip_addr *to;
+
+	if (ac->reject != CONFIG_AUTH_REJECT_SILENT || ac->open || b->auth ||
+	    msg->src.zone != ZONE_PUBLIC || msg->mid == SIP_METHOD_REGISTER ||
+	    msg->mid == SIP_METHOD_ACK || msg->mid == SIP_METHOD_CANCEL || for_us(b, msg))
+		return false;
+	if (sip_msg_to(msg, &to) || to->tag.l)
+		return false;   /* in a dialog, or broken: the layers after answer it */
+	return !from_trunk(b, &msg->src) && !reg_source_registered(b->reg, &msg->src);
+}
+
 /*
  * Before the transaction layer: an OPTIONS to the SBC itself is answered
  * statelessly (its To tag is derived from the request, so a retransmission
@@ -257,11 +295,138 @@ int b2bua_stateless(struct b2bua *b, struct sip_msg *msg)
 {
 	struct pl extra = pl_from_str(b->extra);
 
+	if (msg->req && silent_deny(b, msg)) {
+		b->stats.access_denied++;
+		return 0;
+	}
 	if (!msg->req || !for_us(b, msg))
 		return ENOENT;
 	b->stats.options_answered++;
 	sip_transp_reply(b->bc.transp, msg, 200, NULL, &extra);
 	return 0;
+}
+
+/*
+ * A new INVITE from the core to one of our binding tokens: a call to a
+ * registered phone, at its NAT address over its own connection. True when
+ * the Request-URI named a binding (the request is then answered or made
+ * a call); false to carry on with the other routes.
+ */
+static bool invite_to_phone(struct b2bua *b, struct txn_server *st, struct sip_msg *req)
+{
+	const struct sip_uri *u;
+	const struct sip_addr *to;
+	struct sip_peer dst;
+	char ruri[LEG_URI_MAX];
+	int err;
+
+	if (sip_msg_ruri(req, &u) || !u->is_sip || u->user.l != TOKEN_TEXT_LEN ||
+	    (sip_msg_to(req, &to) == 0 && to->tag.l) ||
+	    !sip_transp_uri_is_local(b->bc.transp, ZONE_PRIVATE, u))
+		return false;
+	err = reg_route(b->reg, &u->user, &dst, ruri, sizeof(ruri));
+	if (err == ENOENT)
+		return false;   /* maybe a dialog token: call_find answers */
+	if (err) {
+		b2bua_reply(b, st, req, err == EAGAIN ? 480 : 500, NULL, NULL);
+		return true;
+	}
+	if (!admit(b)) {
+		struct pl extra = PL("Retry-After: 5\r\n");
+
+		b->stats.refused_admission++;
+		b2bua_reply(b, st, req, 503, NULL, &extra);
+		return true;
+	}
+	call_invite(b, st, req, ZONE_PUBLIC, &dst, ruri);
+	return true;
+}
+
+/* Does a public trunk's allow list hold src? */
+static bool from_trunk(const struct b2bua *b, const struct sip_peer *src)
+{
+	const struct sbc_config *cfg = b->bc.cfg;
+
+	for (unsigned i = 0; i < cfg->trunk_count; i++) {
+		const struct config_trunk *t = &cfg->trunks[i];
+
+		if (t->zone == ZONE_PUBLIC &&
+		    config_cidrlist_match(&t->allow, (const struct sockaddr *)&src->addr))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The SBC's own challenge (401 for REGISTER, 407 otherwise). True when the
+ * request may go on; otherwise it was answered (challenge, or refused).
+ */
+static bool authenticate(struct b2bua *b, struct txn_server *st, struct sip_msg *req)
+{
+	bool proxy = req->mid != SIP_METHOD_REGISTER;
+	enum auth_result res = auth_check(b->auth, req, proxy, b->now, NULL);
+	char buf[1024];
+	struct wbuf wb;
+	struct pl extra;
+
+	if (res == AUTH_OK)
+		return true;
+	if (res == AUTH_FAIL) {
+		b->stats.access_denied++;
+		b2bua_reply(b, st, req, 403, NULL, NULL);
+		return false;
+	}
+	wbuf_init(&wb, buf, sizeof(buf));
+	if (auth_challenge_write(b->auth, proxy, res == AUTH_STALE, b->now, &wb)) {
+		b2bua_reply(b, st, req, 500, NULL, NULL);
+		return false;
+	}
+	extra.p = buf;
+	extra.l = wb.len;
+	b->stats.auth_challenged++;
+	b2bua_reply(b, st, req, proxy ? 407 : 401, NULL, &extra);
+	return false;
+}
+
+/*
+ * Access policy (issue 5): a new dialog from the public zone needs someone
+ * to vouch for its source: a configured trunk, a phone registered through
+ * us, or (with [auth] local) our own challenge. True to go on.
+ */
+static bool access_ok(struct b2bua *b, struct txn_server *st, struct sip_msg *req)
+{
+	const struct config_auth *ac = &b->bc.cfg->auth;
+
+	if (req->src.zone != ZONE_PUBLIC || ac->open || from_trunk(b, &req->src) ||
+	    reg_source_registered(b->reg, &req->src))
+		return true;
+	if (b->auth)
+		return authenticate(b, st, req);
+	b->stats.access_denied++;
+	if (ac->reject == CONFIG_AUTH_REJECT_SILENT)
+		txn_server_drop(st);
+	else
+		b2bua_reply(b, st, req, 403, NULL, NULL);
+	return false;
+}
+
+int b2bua_apply(struct b2bua *b, const struct sbc_config *next)
+{
+	struct config_errors errs;
+	int err;
+
+	mem_deref((void *)(uintptr_t)b->bc.cfg);
+	b->bc.cfg = mem_ref((void *)(uintptr_t)next);
+	if (!next->auth.local) {
+		b->auth = mem_deref(b->auth);
+		return 0;
+	}
+	config_errors_init(&errs);
+	err = b->auth ? auth_reload(b->auth, &next->auth, b->bc.host[ZONE_PUBLIC], &errs) :
+			auth_alloc(&b->auth, &next->auth, b->bc.host[ZONE_PUBLIC], &errs);
+	for (unsigned i = 0; err && i < errs.n; i++)
+		log_error("%s", errs.msg[i]);
+	return err;
 }
 
 /* A new server transaction: a call, a request within one, or something the SBC answers. */
@@ -280,6 +445,15 @@ void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, 
 		b2bua_reply(b, st, req, 200, NULL, &extra);
 		return;
 	}
+	if (req->mid == SIP_METHOD_REGISTER && req->src.zone == ZONE_PUBLIC &&
+	    !(sip_msg_to(req, &to) == 0 && to->tag.l)) {
+		if (!b->auth || authenticate(b, st, req))
+			reg_register(b->reg, st, req);
+		return;
+	}
+	if (req->mid == SIP_METHOD_INVITE && req->src.zone == ZONE_PRIVATE &&
+	    invite_to_phone(b, st, req))
+		return;
 	err = call_find(b, req, &c, &li);
 	if (err == 0) {
 		call_request(c, li, st, req);
@@ -297,6 +471,8 @@ void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, 
 		b2bua_reply(b, st, req, 481, NULL, NULL);
 		return;
 	}
+	if (!access_ok(b, st, req))
+		return;
 	if (req->mid == SIP_METHOD_INVITE) {
 		unsigned ezone;
 		struct sip_peer dst;

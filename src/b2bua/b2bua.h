@@ -29,9 +29,18 @@ struct b2bua_stats {
 	uint64_t media_full;         /* calls refused: no relay ports */
 	uint64_t refused_admission;  /* calls refused: max_calls or max_cps: 503 */
 	uint64_t relayed_requests, relayed_responses;
+	uint64_t access_denied;      /* public-zone requests nobody vouches for: 403 or dropped */
+	uint64_t auth_challenged;    /* 401/407 from the SBC's own authentication */
 };
 
 int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc);
+/*
+ * SIGHUP: work with next from now on (the B2BUA holds a reference to its
+ * configuration), and read the users file again (the running users stay
+ * on error). What was resolved at start (the core's address, the leak
+ * checker's needles, the zone hosts) stays until the next start.
+ */
+int b2bua_apply(struct b2bua *b, const struct sbc_config *next);
 int b2bua_stateless(struct b2bua *b, struct sip_msg *msg);
 void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint64_t now);
 int b2bua_ack(struct b2bua *b, struct txn_server *st, struct sip_msg *ack);

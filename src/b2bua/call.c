@@ -117,7 +117,7 @@ static int fmt(char *dst, size_t size, const char *f, ...)
 	return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
 }
 
-static uint16_t zone_port(const struct b2bua *b, unsigned zone, unsigned proto)
+uint16_t b2bua_zone_port(const struct b2bua *b, unsigned zone, unsigned proto)
 {
 	const struct config_zone *z = config_zone(b->bc.cfg, (enum zone_id)zone);
 
@@ -137,7 +137,7 @@ static int leg_contact(struct call *c, unsigned li, char *buf, size_t size)
 	if (err)
 		return err;
 	return fmt(buf, size, "sip:%s@%s:%u%s", tok, b->bc.host[l->zone],
-		   zone_port(b, l->zone, l->peer.proto),
+		   b2bua_zone_port(b, l->zone, l->peer.proto),
 		   l->peer.proto == SIP_PROTO_TCP ? ";transport=tcp" :
 		   l->peer.proto == SIP_PROTO_TLS ? ";transport=tls" : "");
 }
@@ -393,7 +393,7 @@ static int leg_request(struct call *c, unsigned li, const struct pl *method, uin
 				  "CSeq: %u %.*s\r\n",
 				  (int)method->l, method->p, leg_s(l, LS_TARGET),
 				  sip_proto_name(l->peer.proto), b->bc.host[l->zone],
-				  zone_port(b, l->zone, l->peer.proto), branch, leg_s(l, LS_ROUTE), mf,
+				  b2bua_zone_port(b, l->zone, l->peer.proto), branch, leg_s(l, LS_ROUTE), mf,
 				  leg_s(l, LS_LURI), leg_s(l, LS_RURI), leg_s(l, LS_CALLID), cseq,
 				  (int)method->l,
 				  method->p);
@@ -663,7 +663,7 @@ static int redirect_follow(struct call *c, struct sip_msg *resp)
 		return err;
 	fmt(cseq, sizeof(cseq), "%u INVITE", bl->invite_cseq);
 	fmt(via, sizeof(via), "SIP/2.0/%s %s:%u;branch=%s;rport", sip_proto_name(bl->peer.proto),
-	    b->bc.host[bl->zone], zone_port(b, bl->zone, bl->peer.proto), branch);
+	    b->bc.host[bl->zone], b2bua_zone_port(b, bl->zone, bl->peer.proto), branch);
 	v = pl_from_str(leg_s(bl, LS_TARGET));
 	err = sip_msg_ruri_set(m, &v);
 	if (!err && (h = sip_msg_hdr(m, SIP_HDR_CSEQ))) {

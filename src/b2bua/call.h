@@ -7,6 +7,8 @@
 #include "media/media.h"
 #include "net/net.h"
 #include "sdp/sdp.h"
+#include "auth.h"
+#include "reg.h"
 
 /*
  * Sizes of what a leg remembers about its dialog. They bound memory per
@@ -127,6 +129,8 @@ struct b2bua {
 	struct token_key *tk;
 	struct hdr_policy *policy[ZONE_COUNT];   /* by the zone a message goes to */
 	struct leak_checker *leak;
+	struct reg *reg;                 /* registrations and the binding cache (reg.c) */
+	struct auth *auth;               /* the SBC's own digest authentication (auth.c), or NULL */
 	struct sip_peer core;
 	struct b2bua_stats stats;
 	char extra[256];                 /* headers of our OPTIONS answer */
@@ -143,6 +147,8 @@ struct b2bua {
 	struct tmr cdr_tmr;              /* batches syncs: at most one per CDR_SYNC_MS */
 };
 
+/* The zone's SIP port for a transport: what Via and Contact say. */
+uint16_t b2bua_zone_port(const struct b2bua *b, unsigned zone, unsigned proto);
 struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size);
 void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint16_t code,
 		 const char *reason, const struct pl *extra);

@@ -168,6 +168,7 @@ struct config_auth {
 	unsigned algorithms;                  /* CONFIG_AUTH_* bits, never 0; SHA-256 is offered first */
 	unsigned nonce_ttl_s;
 	enum config_auth_reject reject;       /* public-zone requests nobody vouches for */
+	bool open;                            /* lab only: anyone on the public zone may call in */
 };
 
 struct config_guard {

@@ -148,6 +148,7 @@ static const struct config_key auth_keys[] = {
 	KEY_SET(A, algorithms, auth_algorithms, "sha-256, md5"),
 	KEY_UINT(A, nonce_ttl_s, "300", 10, 3600),
 	KEY_ENUM(A, reject, enum config_auth_reject, auth_rejects, "403"),
+	KEY_BOOL(A, open, "no"),
 };
 #undef A
 

@@ -126,7 +126,7 @@ int sbcd_sip_apply(struct sbcd *s, const struct sbc_config *next)
 
 	if (o->t1_ms != n->t1_ms || o->t2_ms != n->t2_ms || o->t4_ms != n->t4_ms)
 		log_warn("sip: T1/T2/T4 changes take effect at the next start");
-	return 0;
+	return s->b2bua ? b2bua_apply(s->b2bua, next) : 0;
 }
 
 void sbcd_sip_stop(struct sbcd *s)

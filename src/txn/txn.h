@@ -160,6 +160,12 @@ int txn_server_send(struct txn_server *st, const char *buf, size_t len, uint64_t
 enum txn_state txn_server_state(const struct txn_server *st);
 enum sip_method txn_server_method(const struct txn_server *st);
 struct txn_server *txn_server_release(struct txn_server *st);
+/*
+ * The TU will not answer at all (a request dropped on purpose): the
+ * transaction ends now, without a response and without keeping state; a
+ * retransmission is a new request for the TU again.
+ */
+void txn_server_drop(struct txn_server *st);
 
 /*
  * Client transactions. txn_client_request() is ENOSPC when the client

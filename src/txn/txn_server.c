@@ -63,6 +63,14 @@ void txn_server_terminate(struct txn_server *st)
 	mem_deref(st);
 }
 
+void txn_server_drop(struct txn_server *st)
+{
+	st->sh = NULL;
+	st->arg = NULL;
+	if (st->state != TXN_STATE_TERMINATED)
+		txn_server_terminate(st);
+}
+
 /* Tell the TU; after anything but ECANCELED it hears nothing more. Caller holds a reference. */
 static void server_notify(struct txn_server *st, int err, const struct sip_msg *msg)
 {

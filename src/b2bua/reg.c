@@ -1,0 +1,919 @@
+/* reg: phones register through the SBC; the core sees the SBC's private address with a token, the phone a short expiry. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+#include "reg.h"
+
+/*
+ * A binding: one Contact of one AOR, registered by a phone on the public
+ * zone. The core holds "sip:TOKEN@<private address>" for it; the token is
+ * made by token_encode (unguessable AEAD output) and then looked up by its
+ * exact text, so it survives key rotation and restarts (it is saved with
+ * the binding). Strings: AOR, the phone's Contact URI and the token, end
+ * to end after the struct, fixed for the binding's life.
+ */
+enum bstr { BS_AOR, BS_CONTACT, BS_TOKEN, BS__COUNT };
+
+struct binding {
+	struct hnode hn_tok;        /* reg->by_tok: by token text */
+	struct hnode hn_aor;        /* reg->by_aor: by AOR (several Contacts per AOR) */
+	struct hnode hn_src;        /* reg->by_src: by the phone's address, port and transport */
+	struct tmr tmr;             /* the next of: keep-alive, expiry */
+	struct reg *r;              /* NULL once removed */
+	struct sip_peer peer;       /* where requests to the phone go: its NAT address, connection */
+	uint64_t phone_exp;         /* loop ms: the phone's registration ends (0: pending) */
+	uint64_t core_exp;          /* loop ms: the core's binding ends (0: not registered there) */
+	uint64_t core_due;          /* loop ms: from then on the phone's refreshes go to the core */
+	uint64_t ka_due;            /* loop ms: the next keep-alive */
+	char *callid;               /* the phone's Call-ID for this AOR (RFC 3261 10.2.4) */
+	uint32_t cseq;              /* its last CSeq */
+	bool nat;                   /* its Contact is not where its requests come from */
+	uint16_t off[BS__COUNT];
+	char str[];
+};
+
+struct reg {
+	struct b2bua *b;
+	struct htable by_tok, by_aor, by_src;
+	struct reg_stats stats;
+	struct tmr save_tmr;
+	bool dirty;
+	char path[CONFIG_PATH_MAX + 32];
+};
+
+/* A REGISTER relayed to the core, until its answer. */
+struct reg_relay {
+	struct reg *r;
+	struct txn_server *st;
+	struct txn_client *ct;
+	struct sip_peer src;
+	char aor[REG_AOR_MAX];
+	bool star;                  /* Contact: * (remove every binding of the AOR) */
+	unsigned n;
+	struct binding *bd[REG_CONTACTS_MAX];
+	uint32_t asked[REG_CONTACTS_MAX];   /* expiry the phone asked for, per binding */
+	uint32_t cseq;
+	char callid[REG_CALLID_MAX];
+};
+
+static const char *bs(const struct binding *bd, enum bstr k)
+{
+	return bd->str + bd->off[k];
+}
+
+static uint32_t hash_str(const char *s)
+{
+	return hash_keyed(s, strlen(s));
+}
+
+static uint32_t hash_src(const struct sip_peer *p)
+{
+	return net_sa_hash(&p->addr) ^ p->proto;
+}
+
+static bool src_eq(const struct sip_peer *a, const struct sip_peer *b)
+{
+	return a->proto == b->proto && net_sa_eq(&a->addr, &b->addr);
+}
+
+static void binding_destroy(void *data)
+{
+	struct binding *bd = data;
+
+	free(bd->callid);
+}
+
+static void reg_dirty(struct reg *r);
+static void binding_arm(struct binding *bd);
+
+static void binding_unlink(struct binding *bd)
+{
+	struct reg *r = bd->r;
+	struct b2bua *b;
+
+	if (!r)
+		return;
+	b = r->b;
+	tmr_cancel(&b->tmrs, &bd->tmr);
+	htable_del(&r->by_tok, &bd->hn_tok);
+	htable_del(&r->by_aor, &bd->hn_aor);
+	if (hnode_linked(&bd->hn_src))
+		htable_del(&r->by_src, &bd->hn_src);
+	bd->r = NULL;
+	r->stats.bindings--;
+	r->stats.removed++;
+	reg_dirty(r);
+	mem_deref(bd);
+}
+
+/* A new binding for aor and contact (not yet confirmed by the core). */
+static struct binding *binding_new(struct reg *r, const char *aor, const struct pl *contact,
+				   const struct sip_peer *src)
+{
+	struct b2bua *b = r->b;
+	struct b2bua_token t = { .kind = TOKEN_KIND_BINDING, .zone = ZONE_PRIVATE };
+	char tok[TOKEN_TEXT_SIZE];
+	size_t la = strlen(aor), lt;
+	struct binding *bd;
+	uint8_t rnd[8];
+
+	if (r->stats.bindings >= REG_BINDINGS_MAX || random_bytes(rnd, sizeof(rnd)))
+		return NULL;
+	memcpy(&t.id, rnd, sizeof(t.id));
+	if (token_encode(b->tk, &t, tok, sizeof(tok)))
+		return NULL;
+	lt = strlen(tok);
+	bd = mem_zalloc(sizeof(*bd) + la + contact->l + lt + 3, binding_destroy);
+	if (!bd)
+		return NULL;
+	bd->off[BS_AOR] = 0;
+	memcpy(bd->str, aor, la + 1);
+	bd->off[BS_CONTACT] = (uint16_t)(la + 1);
+	memcpy(bd->str + la + 1, contact->p, contact->l);
+	bd->str[la + 1 + contact->l] = '\0';
+	bd->off[BS_TOKEN] = (uint16_t)(la + contact->l + 2);
+	memcpy(bd->str + bd->off[BS_TOKEN], tok, lt + 1);
+	bd->r = r;
+	bd->peer = *src;
+	htable_add(&r->by_tok, &bd->hn_tok, hash_str(tok));
+	htable_add(&r->by_aor, &bd->hn_aor, hash_str(aor));
+	r->stats.bindings++;
+	return bd;
+}
+
+static struct binding *binding_find(struct reg *r, const char *aor, const struct pl *contact)
+{
+	uint32_t h = hash_str(aor);
+
+	for (struct hnode *n = htable_first(&r->by_aor, h); n; n = hnode_next_same(n, h)) {
+		struct binding *bd = container_of(n, struct binding, hn_aor);
+
+		if (!strcmp(bs(bd, BS_AOR), aor) && pl_eq_str(contact, bs(bd, BS_CONTACT)))
+			return bd;
+	}
+	return NULL;
+}
+
+static struct binding *binding_by_token(struct reg *r, const struct pl *tok)
+{
+	uint32_t h = hash_keyed(tok->p, tok->l);
+
+	if (tok->l != TOKEN_TEXT_LEN)
+		return NULL;
+	for (struct hnode *n = htable_first(&r->by_tok, h); n; n = hnode_next_same(n, h)) {
+		struct binding *bd = container_of(n, struct binding, hn_tok);
+
+		if (pl_eq_str(tok, bs(bd, BS_TOKEN)))
+			return bd;
+	}
+	return NULL;
+}
+
+/* Where the phone's requests come from now: re-index by source. */
+static void binding_set_peer(struct binding *bd, const struct sip_peer *src)
+{
+	struct reg *r = bd->r;
+
+	if (hnode_linked(&bd->hn_src))
+		htable_del(&r->by_src, &bd->hn_src);
+	bd->peer = *src;
+	htable_add(&r->by_src, &bd->hn_src, hash_src(src));
+}
+
+/* ==== keep-alives and expiry ==== */
+
+static void keepalive_resp(struct txn_client *ct, int err, const struct sip_msg *resp, void *arg)
+{
+	struct reg *r = arg;
+
+	(void)ct;
+	(void)resp;
+	if (err)
+		r->stats.keepalive_failed++;
+}
+
+/*
+ * Keep the phone's NAT mapping open: CRLF CRLF on its connection (RFC 5626
+ * 3.5.1) or, on UDP, an OPTIONS or a CRLF datagram as configured.
+ */
+static void keepalive_send(struct binding *bd)
+{
+	struct reg *r = bd->r;
+	struct b2bua *b = r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	char buf[1024], branch[TXN_BRANCH_LEN + 1], cid[33];
+	uint8_t rnd[16];
+	int n;
+
+	r->stats.keepalives++;
+	if (bd->peer.proto != SIP_PROTO_UDP || rc->keepalive == CONFIG_KEEPALIVE_CRLF) {
+		sip_transp_send(b->bc.transp, &bd->peer, "\r\n\r\n", 4);
+		return;
+	}
+	if (txn_branch_make(branch, sizeof(branch)) || random_bytes(rnd, sizeof(rnd)))
+		return;
+	for (size_t i = 0; i < 16; i++)
+		snprintf(cid + 2 * i, 3, "%02x", rnd[i]);
+	n = snprintf(buf, sizeof(buf),
+		     "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%u;branch=%s;rport\r\n"
+		     "Max-Forwards: 70\r\nFrom: <sip:%s>;tag=%.16s\r\nTo: <%s>\r\nCall-ID: %s\r\n"
+		     "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		     bs(bd, BS_CONTACT), b->bc.host[ZONE_PUBLIC],
+		     b2bua_zone_port(b, ZONE_PUBLIC, SIP_PROTO_UDP), branch, b->bc.host[ZONE_PUBLIC],
+		     cid + 16, bs(bd, BS_CONTACT), cid);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		txn_client_request(NULL, b->bc.txn, &bd->peer, buf, (size_t)n, keepalive_resp, r,
+				   b->now);
+}
+
+static void binding_tick(void *arg)
+{
+	struct binding *bd = arg;
+	struct reg *r = bd->r;
+	struct b2bua *b = r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+
+	if (b->now >= MAX(bd->phone_exp, bd->core_exp)) {
+		binding_unlink(bd);   /* lapsed, or never confirmed */
+		return;
+	}
+	if (bd->ka_due && b->now >= bd->ka_due) {
+		if (b->now < bd->phone_exp)
+			keepalive_send(bd);
+		bd->ka_due = b->now + 1000ULL * rc->keepalive_s;
+	}
+	binding_arm(bd);
+}
+
+static void binding_arm(struct binding *bd)
+{
+	struct b2bua *b = bd->r->b;
+	uint64_t due = MAX(bd->phone_exp, bd->core_exp);
+
+	if (!due)
+		due = b->now + REG_PENDING_MS;
+	if (bd->ka_due && bd->ka_due < due && bd->ka_due < bd->phone_exp)
+		due = bd->ka_due;
+	tmr_start(&b->tmrs, &bd->tmr, due, binding_tick, bd);
+}
+
+/* Keep-alives go to phones behind NAT (or on a connection), when configured. */
+static void binding_keepalive_plan(struct binding *bd)
+{
+	const struct config_registration *rc = &bd->r->b->bc.cfg->registration;
+
+	if (rc->keepalive == CONFIG_KEEPALIVE_OFF || !(bd->nat || bd->peer.proto != SIP_PROTO_UDP))
+		bd->ka_due = 0;
+	else if (!bd->ka_due)
+		bd->ka_due = bd->r->b->now + 1000ULL * rc->keepalive_s;
+}
+
+/* ==== the cache file ==== */
+
+static uint64_t wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* Loop ms <-> wall-clock seconds, for the file. */
+static uint64_t to_wall(const struct reg *r, uint64_t mono)
+{
+	uint64_t now = r->b->now;
+
+	if (!mono)
+		return 0;
+	return wall_s() + (mono > now ? (mono - now) / 1000 : 0);
+}
+
+static uint64_t to_mono(const struct reg *r, uint64_t wall, uint64_t wnow)
+{
+	return wall > wnow ? r->b->now + (wall - wnow) * 1000 : 0;
+}
+
+static void reg_save(void *arg)
+{
+	struct reg *r = arg;
+	struct b2bua *b = r->b;
+	json_t *arr = json_array(), *o;
+	char *text = NULL;
+	int err = ENOMEM;
+
+	r->dirty = false;
+	if (!arr)
+		goto out;
+	for (size_t i = 0; i <= r->by_tok.mask; i++) {
+		for (struct hnode *n = r->by_tok.bucket[i]; n; n = n->next) {
+			struct binding *bd = container_of(n, struct binding, hn_tok);
+			char src[NET_ADDRSTRLEN];
+
+			if (!bd->core_exp)
+				continue;   /* never confirmed: nothing the core knows */
+			net_sa_ip_str(&bd->peer.addr, src, sizeof(src));
+			o = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s, s:i, s:s, s:b, s:I, s:I, s:I}",
+				      "aor", bs(bd, BS_AOR), "contact", bs(bd, BS_CONTACT),
+				      "token", bs(bd, BS_TOKEN), "call_id", bd->callid,
+				      "cseq", (json_int_t)bd->cseq, "source", src,
+				      "port", (int)net_sa_port(&bd->peer.addr),
+				      "transport", sip_proto_name(bd->peer.proto), "nat", bd->nat,
+				      "phone_expires", (json_int_t)to_wall(r, bd->phone_exp),
+				      "core_expires", (json_int_t)to_wall(r, bd->core_exp),
+				      "core_due", (json_int_t)to_wall(r, bd->core_due));
+			if (!o || json_array_append_new(arr, o))
+				goto out;
+		}
+	}
+	o = json_pack("{s:i, s:I, s:o}", "version", 1, "saved", (json_int_t)wall_s(),
+		      "bindings", arr);
+	arr = NULL;
+	if (!o)
+		goto out;
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		goto out;
+	err = file_write_atomic(r->path, text, strlen(text), 0600);
+ out:
+	json_decref(arr);
+	free(text);
+	if (err) {
+		r->stats.save_errors++;
+		log_warn("%s: cannot save the registration cache: %s", r->path, strerror(err));
+		reg_dirty(r);   /* try again later */
+		return;
+	}
+	r->stats.saves++;
+	(void)b;
+}
+
+static void reg_dirty(struct reg *r)
+{
+	struct b2bua *b = r->b;
+
+	r->dirty = true;
+	if (!tmr_armed(&r->save_tmr))
+		tmr_start(&b->tmrs, &r->save_tmr, b->now + REG_SAVE_MS, reg_save, r);
+}
+
+void reg_flush(struct reg *r)
+{
+	if (r && r->dirty) {
+		tmr_cancel(&r->b->tmrs, &r->save_tmr);
+		reg_save(r);
+	}
+}
+
+/* One saved binding back; false when it is malformed or has lapsed. */
+static bool reg_load_one(struct reg *r, json_t *o, uint64_t wnow)
+{
+	struct b2bua *b = r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	const char *aor, *contact, *token, *callid = NULL, *src, *proto;
+	json_int_t cseq, pexp, cexp, cdue;
+	int nat, port;
+	struct sip_peer peer = { .zone = ZONE_PUBLIC };
+	enum sip_proto p;
+	struct binding *bd;
+	struct pl v;
+	uint8_t g;
+
+	if (json_unpack(o, "{s:s, s:s, s:s, s?s, s:I, s:s, s:i, s:s, s:b, s:I, s:I, s:I}", "aor",
+			&aor, "contact", &contact, "token", &token, "call_id", &callid, "cseq", &cseq,
+			"source", &src, "port", &port, "transport", &proto, "nat", &nat, "phone_expires", &pexp,
+			"core_expires", &cexp, "core_due", &cdue))
+		return false;
+	v = pl_from_str(proto);
+	if (strlen(aor) >= REG_AOR_MAX || strlen(contact) >= REG_CONTACT_MAX ||
+	    strlen(token) != TOKEN_TEXT_LEN || (callid && strlen(callid) >= REG_CALLID_MAX) ||
+	    cexp <= (json_int_t)wnow || port < 1 || port > 65535 || sip_proto_lookup(&v, &p) ||
+	    net_sa_from_str(&peer.addr, src, (uint16_t)port))
+		return false;
+	v = pl_from_str(token);
+	if (binding_by_token(r, &v))
+		return false;
+	peer.proto = (uint8_t)p;
+	v = pl_from_str(contact);
+	bd = binding_new(r, aor, &v, &peer);
+	if (!bd)
+		return false;
+	/* the saved token, not the fresh one: the core holds that one */
+	htable_del(&r->by_tok, &bd->hn_tok);
+	memcpy(bd->str + bd->off[BS_TOKEN], token, TOKEN_TEXT_LEN + 1);
+	htable_add(&r->by_tok, &bd->hn_tok, hash_str(token));
+	bd->callid = callid ? strdup(callid) : NULL;
+	bd->cseq = (uint32_t)cseq;
+	bd->nat = nat;
+	bd->core_exp = to_mono(r, (uint64_t)cexp, wnow);
+	/* the phone refreshes within its expiry; until then it counts as registered */
+	bd->phone_exp = MAX(to_mono(r, (uint64_t)pexp, wnow), b->now + 1000ULL * rc->phone_expires);
+	bd->phone_exp = MIN(bd->phone_exp, bd->core_exp);
+	/* a restart must not send every phone's refresh to the core at once */
+	random_bytes(&g, 1);
+	bd->core_due = MAX(to_mono(r, (uint64_t)cdue, wnow),
+			   b->now + (uint64_t)g * 1000ULL * rc->grace_s / 255);
+	binding_set_peer(bd, &peer);
+	binding_keepalive_plan(bd);
+	binding_arm(bd);
+	return true;
+}
+
+static void reg_load(struct reg *r)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(r->path, 0, &jerr), *arr, *o;
+	uint64_t wnow = wall_s();
+	size_t i, loaded = 0, bad = 0;
+
+	if (!root) {
+		if (strstr(jerr.text, "No such file") == NULL)
+			log_warn("%s: %s (line %d): registration cache not loaded", r->path, jerr.text,
+				 jerr.line);
+		return;
+	}
+	arr = json_object_get(root, "bindings");
+	json_array_foreach(arr, i, o) {
+		if (reg_load_one(r, o, wnow))
+			loaded++;
+		else
+			bad++;
+	}
+	json_decref(root);
+	log_info("registration cache: %zu bindings loaded, %zu lapsed or unreadable", loaded, bad);
+}
+
+/* ==== REGISTER ==== */
+
+/* "user@host" of a SIP URI, host in lower case: what bindings are filed under. */
+static int aor_of(const struct sip_uri *u, char *buf, size_t size)
+{
+	size_t n;
+	int len;
+
+	if (!u->is_sip || !u->host.l)
+		return EINVAL;
+	len = snprintf(buf, size, "%.*s%s%.*s", (int)u->user.l, u->user.p, u->user.l ? "@" : "",
+		       (int)u->host.l, u->host.p);
+	if (len < 0 || (size_t)len >= size)
+		return ENAMETOOLONG;
+	for (n = (size_t)len - u->host.l; n < (size_t)len; n++)
+		buf[n] = (char)(buf[n] >= 'A' && buf[n] <= 'Z' ? buf[n] + 32 : buf[n]);
+	return 0;
+}
+
+/* Is the Contact's host somewhere other than where the request came from (NAT)? */
+static bool behind_nat(const struct sip_uri *u, const struct sip_peer *src)
+{
+	struct sockaddr_storage sa;
+
+	if (net_sa_from_pl(&sa, &u->host, u->port ? u->port : 5060))
+		return true;   /* a name: we cannot reach it by itself */
+	return !net_sa_eq(&sa, &src->addr);
+}
+
+static void relay_free(void *data)
+{
+	struct reg_relay *rr = data;
+
+	rr->st = txn_server_release(rr->st);
+	rr->ct = txn_client_release(rr->ct);
+	for (unsigned i = 0; i < rr->n; i++)
+		mem_deref(rr->bd[i]);
+}
+
+/* The phone's 200: the Contacts of the AOR's live bindings, with what is left of their expiry. */
+static int write_contacts(struct reg *r, const char *aor, struct wbuf *wb)
+{
+	uint32_t h = hash_str(aor);
+	uint64_t now = r->b->now;
+	int err = 0;
+
+	for (struct hnode *n = htable_first(&r->by_aor, h); n && !err; n = hnode_next_same(n, h)) {
+		struct binding *bd = container_of(n, struct binding, hn_aor);
+
+		if (strcmp(bs(bd, BS_AOR), aor) || bd->phone_exp <= now)
+			continue;
+		err = wbuf_printf(wb, "Contact: <%s>;expires=%llu\r\n", bs(bd, BS_CONTACT),
+				  (unsigned long long)((bd->phone_exp - now + 999) / 1000));
+	}
+	return err;
+}
+
+static void reply_200(struct reg *r, struct txn_server *st, const char *aor,
+		      const struct sip_msg *resp, const struct pl *totag)
+{
+	struct b2bua *b = r->b;
+	char buf[4096];
+	struct wbuf wb;
+	struct pl extra;
+	int err;
+
+	wbuf_init(&wb, buf, sizeof(buf));
+	err = write_contacts(r, aor, &wb);
+	if (!err && resp)
+		err = hdr_policy_write(b->policy[ZONE_PUBLIC], resp, b->bc.host[ZONE_PUBLIC],
+				       HDR_POLICY_F_TRUSTED, &wb);
+	if (err) {
+		txn_server_reply(st, 500, NULL, totag, NULL, b->now);
+		return;
+	}
+	extra.p = buf;
+	extra.l = wb.len;
+	txn_server_reply(st, 200, NULL, totag, &extra, b->now);
+}
+
+/* How long the core granted a binding: its Contact's expires, else Expires, else what we asked. */
+static uint32_t core_granted(struct binding *bd, struct sip_msg *resp, uint32_t asked, bool *listed)
+{
+	struct sip_iter it = { 0 };
+	struct sip_contact ct;
+	uint32_t e;
+
+	*listed = false;
+	while (sip_msg_contact_next(resp, &it, &ct) == 0) {
+		if (ct.star || !ct.addr.uri.is_sip || !pl_eq_str(&ct.addr.uri.user, bs(bd, BS_TOKEN)))
+			continue;
+		*listed = true;
+		if (ct.has_expires)
+			return ct.expires;
+		break;
+	}
+	if (sip_msg_expires(resp, &e) == 0)
+		return e;
+	return asked;
+}
+
+static void confirm(struct reg_relay *rr, struct binding *bd, uint32_t core_s, uint32_t asked)
+{
+	struct reg *r = rr->r;
+	struct b2bua *b = r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	uint32_t phone_s = MIN(asked, rc->phone_expires);
+	uint64_t margin;
+
+	phone_s = MIN(phone_s, core_s);
+	bd->core_exp = b->now + 1000ULL * core_s;
+	bd->phone_exp = b->now + 1000ULL * phone_s;
+	/* forward a refresh once fewer than two of the phone's periods are left at the core */
+	margin = MAX(2000ULL * rc->phone_expires, 1000ULL * core_s / 10);
+	bd->core_due = bd->core_exp > b->now + margin ? bd->core_exp - margin : b->now;
+	free(bd->callid);
+	bd->callid = strdup(rr->callid);
+	bd->cseq = rr->cseq;
+	binding_set_peer(bd, &rr->src);
+	binding_keepalive_plan(bd);
+	binding_arm(bd);
+	reg_dirty(r);
+}
+
+static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *cresp, void *arg)
+{
+	struct reg_relay *rr = arg;
+	struct reg *r = rr->r;
+	struct b2bua *b = r->b;
+	struct sip_msg *resp = (struct sip_msg *)(uintptr_t)cresp;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	const struct sip_addr *to;
+	struct pl totag = PL_INIT;
+	char buf[4096];
+	struct wbuf wb;
+	struct pl extra;
+
+	(void)ct;
+	b->now = txn_layer_now(b->bc.txn);
+	if (err) {
+		/*
+		 * The core did not answer: a phone whose binding the core still holds
+		 * stays registered from the cache, and its next try at the core waits
+		 * a random part of grace_s, so a recovering core is not stormed.
+		 */
+		bool cached = rr->n > 0 && !rr->star;
+
+		for (unsigned i = 0; i < rr->n && cached; i++)
+			cached = rr->bd[i]->r && rr->bd[i]->core_exp > b->now && rr->asked[i];
+		if (cached) {
+			for (unsigned i = 0; i < rr->n; i++) {
+				struct binding *bd = rr->bd[i];
+				uint8_t g = 0;
+
+				random_bytes(&g, 1);
+				bd->phone_exp = MIN(b->now + 1000ULL * MIN(rr->asked[i], rc->phone_expires),
+						    bd->core_exp);
+				bd->core_due = b->now + (uint64_t)g * 1000ULL * rc->grace_s / 255;
+				binding_set_peer(bd, &rr->src);
+				binding_arm(bd);
+			}
+			reply_200(r, rr->st, rr->aor, NULL, &totag);
+		} else {
+			txn_server_reply(rr->st, err == ETIMEDOUT ? 408 : 503, NULL, &totag, NULL,
+					 b->now);
+		}
+		mem_deref(rr);
+		return;
+	}
+	if (resp->scode < 200)
+		return;
+	if (sip_msg_to(resp, &to) == 0)
+		totag = to->tag;
+	if (resp->scode < 300) {
+		if (rr->star) {
+			uint32_t h = hash_str(rr->aor);
+			struct hnode *n = htable_first(&r->by_aor, h);
+
+			while (n) {
+				struct binding *bd = container_of(n, struct binding, hn_aor);
+
+				n = hnode_next_same(n, h);
+				if (!strcmp(bs(bd, BS_AOR), rr->aor))
+					binding_unlink(bd);
+			}
+		}
+		for (unsigned i = 0; i < rr->n; i++) {
+			struct binding *bd = rr->bd[i];
+			bool listed;
+			uint32_t granted;
+
+			if (!bd->r)
+				continue;
+			granted = core_granted(bd, resp, rr->asked[i] ? rc->core_expires : 0, &listed);
+			if (!rr->asked[i] || !granted)
+				binding_unlink(bd);
+			else
+				confirm(rr, bd, granted, rr->asked[i]);
+		}
+		reply_200(r, rr->st, rr->aor, resp, &totag);
+		mem_deref(rr);
+		return;
+	}
+	/* 401, 403, 423...: relayed with what the policy keeps (the challenge among it) */
+	wbuf_init(&wb, buf, sizeof(buf));
+	if (hdr_policy_write(b->policy[ZONE_PUBLIC], resp, b->bc.host[ZONE_PUBLIC],
+			     HDR_POLICY_F_TRUSTED, &wb)) {
+		txn_server_reply(rr->st, 500, NULL, &totag, NULL, b->now);
+	} else {
+		extra.p = buf;
+		extra.l = wb.len;
+		if (leak_check(b->leak, buf, wb.len, 0, NULL) == EACCES) {
+			b->stats.leaks_blocked++;
+			log_warn("REGISTER: the core's %u names the private side: not relayed",
+				 resp->scode);
+			txn_server_reply(rr->st, 500, NULL, &totag, NULL, b->now);
+		} else {
+			txn_server_reply(rr->st, resp->scode, NULL, &totag, &extra, b->now);
+		}
+	}
+	mem_deref(rr);
+}
+
+/* The REGISTER for the core: the phone's, with our Via and a token Contact per binding. */
+static int build_forward(struct reg_relay *rr, struct sip_msg *req, struct wbuf *wb)
+{
+	struct b2bua *b = rr->r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	const struct sip_peer *core = &b->core;
+	char branch[TXN_BRANCH_LEN + 1];
+	const struct sip_addr *from, *to;
+	uint16_t port = b2bua_zone_port(b, ZONE_PRIVATE, core->proto);
+	const char *tp = core->proto == SIP_PROTO_TCP ? ";transport=tcp" :
+			 core->proto == SIP_PROTO_TLS ? ";transport=tls" : "";
+	uint32_t mf = 70;
+	int err;
+
+	if (sip_msg_from(req, &from) || sip_msg_to(req, &to))
+		return EBADMSG;
+	if (sip_msg_max_forwards(req, &mf) == 0)
+		mf = mf ? MIN(mf - 1, 70u) : 0;
+	err = txn_branch_make(branch, sizeof(branch));
+	if (!err)
+		err = wbuf_printf(wb, "REGISTER %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
+				  "Max-Forwards: %u\r\nFrom: %.*s\r\nTo: %.*s\r\nCall-ID: %s\r\n"
+				  "CSeq: %u REGISTER\r\n",
+				  (int)req->ruri.l, req->ruri.p, sip_proto_name(core->proto),
+				  b->bc.host[ZONE_PRIVATE], port, branch, mf, (int)from->val.l,
+				  from->val.p, (int)to->val.l, to->val.p, rr->callid, rr->cseq);
+	if (!err && rr->star)
+		err = wbuf_put_str(wb, "Contact: *\r\n");
+	for (unsigned i = 0; i < rr->n && !err; i++)
+		err = wbuf_printf(wb, "Contact: <sip:%s@%s:%u%s>;expires=%u\r\n",
+				  bs(rr->bd[i], BS_TOKEN), b->bc.host[ZONE_PRIVATE], port, tp,
+				  rr->asked[i] ? rc->core_expires : 0);
+	if (!err)
+		err = hdr_policy_write(b->policy[ZONE_PRIVATE], req, b->bc.host[ZONE_PRIVATE], 0, wb);
+	if (!err)
+		err = wbuf_put_str(wb, "Content-Length: 0\r\n\r\n");
+	return err;
+}
+
+/*
+ * A refresh the cache answers: one Contact already confirmed by the core,
+ * not yet due there, from the same address and transport, in the same
+ * Call-ID with a higher CSeq (RFC 3261 10.2.4). Anything else goes to the
+ * core, which authenticates it.
+ */
+static bool absorbable(struct reg *r, struct binding *bd, struct sip_msg *req, uint32_t cseq,
+		       const struct pl *callid)
+{
+	uint64_t now = r->b->now;
+
+	return bd && bd->core_exp > now && now < bd->core_due && bd->callid &&
+	       pl_eq_str(callid, bd->callid) && cseq > bd->cseq && src_eq(&bd->peer, &req->src);
+}
+
+void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
+{
+	struct b2bua *b = r->b;
+	const struct config_registration *rc = &b->bc.cfg->registration;
+	const struct sip_addr *to;
+	const struct sip_cseq *cs;
+	struct pl callid, tag = PL_INIT;
+	struct sip_contact ct[REG_CONTACTS_MAX];
+	struct sip_iter it = { 0 };
+	struct reg_relay *rr;
+	uint32_t hexp = 3600;
+	unsigned nct = 0;
+	bool star = false;
+	char tagbuf[20];
+	struct wbuf wb;
+	int err;
+
+	r->stats.registers++;
+	tag = b2bua_local_tag(req, tagbuf, sizeof(tagbuf));
+	if (sip_msg_to(req, &to) || sip_msg_cseq(req, &cs) || sip_msg_callid(req, &callid) ||
+	    callid.l >= REG_CALLID_MAX)
+		goto bad;
+	(void)sip_msg_expires(req, &hexp);
+	for (;;) {
+		struct sip_contact c;
+
+		err = sip_msg_contact_next(req, &it, &c);
+		if (err == ENOENT)
+			break;
+		if (err || nct == REG_CONTACTS_MAX)
+			goto bad;
+		if (c.star) {
+			star = true;
+			continue;
+		}
+		if (!c.addr.uri.is_sip || c.addr.auri.l >= REG_CONTACT_MAX)
+			goto bad;
+		ct[nct++] = c;
+	}
+	if (star && (nct || hexp != 0))
+		goto bad;   /* RFC 3261 10.3 step 6: "*" only alone and with Expires: 0 */
+	rr = mem_zalloc(sizeof(*rr), relay_free);
+	if (!rr) {
+		txn_server_reply(st, 503, NULL, &tag, NULL, b->now);
+		return;
+	}
+	rr->r = r;
+	rr->star = star;
+	rr->src = req->src;
+	rr->cseq = cs->num;
+	pl_strcpy(&callid, rr->callid, sizeof(rr->callid));
+	if (aor_of(&to->uri, rr->aor, sizeof(rr->aor))) {
+		mem_deref(rr);
+		goto bad;
+	}
+	for (unsigned i = 0; i < nct; i++) {
+		struct binding *bd = binding_find(r, rr->aor, &ct[i].addr.auri);
+		uint32_t e = ct[i].has_expires ? ct[i].expires : hexp;
+
+		if (nct == 1 && e && absorbable(r, bd, req, cs->num, &callid)) {
+			bd->cseq = cs->num;
+			bd->phone_exp = MIN(b->now + 1000ULL * MIN(e, rc->phone_expires), bd->core_exp);
+			binding_set_peer(bd, &req->src);
+			binding_arm(bd);
+			r->stats.absorbed++;
+			reply_200(r, st, rr->aor, NULL, &tag);
+			mem_deref(rr);
+			return;
+		}
+		if (!bd && e)
+			bd = binding_new(r, rr->aor, &ct[i].addr.auri, &req->src);
+		if (!bd) {
+			if (!e)
+				continue;   /* removing what is not there */
+			mem_deref(rr);
+			r->stats.refused++;
+			txn_server_reply(st, 503, NULL, &tag, NULL, b->now);
+			return;
+		}
+		bd->nat = behind_nat(&ct[i].addr.uri, &req->src);
+		if (!bd->core_exp)
+			binding_arm(bd);   /* pending: dropped if the core never confirms it */
+		rr->bd[rr->n] = mem_ref(bd);
+		rr->asked[rr->n++] = e;
+	}
+	wbuf_init(&wb, b->out, sizeof(b->out));
+	err = build_forward(rr, req, &wb);
+	if (!err) {
+		rr->st = mem_ref(st);
+		err = txn_client_request(&rr->ct, b->bc.txn, &b->core, wb.p, wb.len, on_core_resp, rr,
+					 b->now);
+	}
+	if (err) {
+		txn_server_reply(st, err == ENOSPC ? 503 : 500, NULL, &tag, NULL, b->now);
+		mem_deref(rr);
+		return;
+	}
+	r->stats.forwarded++;
+	return;
+ bad:
+	r->stats.refused++;
+	txn_server_reply(st, 400, NULL, &tag, NULL, b->now);
+}
+
+/* ==== routing and access ==== */
+
+int reg_route(struct reg *r, const struct pl *user, struct sip_peer *dst, char *ruri, size_t size)
+{
+	struct binding *bd = binding_by_token(r, user);
+	int n;
+
+	if (!bd) {
+		r->stats.unknown_token++;
+		return ENOENT;
+	}
+	if (bd->phone_exp <= r->b->now) {
+		r->stats.lapsed++;
+		return EAGAIN;
+	}
+	n = snprintf(ruri, size, "%s", bs(bd, BS_CONTACT));
+	if (n < 0 || (size_t)n >= size)
+		return ENAMETOOLONG;
+	*dst = bd->peer;
+	r->stats.routed++;
+	return 0;
+}
+
+bool reg_source_registered(struct reg *r, const struct sip_peer *src)
+{
+	uint32_t h = hash_src(src);
+
+	for (struct hnode *n = htable_first(&r->by_src, h); n; n = hnode_next_same(n, h)) {
+		struct binding *bd = container_of(n, struct binding, hn_src);
+
+		if (src_eq(&bd->peer, src) && bd->phone_exp > r->b->now)
+			return true;
+	}
+	return false;
+}
+
+const struct reg_stats *reg_stats(const struct reg *r)
+{
+	return &r->stats;
+}
+
+static void reg_destroy(void *data)
+{
+	struct reg *r = data;
+
+	reg_flush(r);
+	tmr_cancel(&r->b->tmrs, &r->save_tmr);
+	for (size_t i = 0; r->by_tok.bucket && i <= r->by_tok.mask; i++) {
+		while (r->by_tok.bucket[i]) {
+			struct binding *bd = container_of(r->by_tok.bucket[i], struct binding, hn_tok);
+
+			r->dirty = false;
+			binding_unlink(bd);
+		}
+	}
+	tmr_cancel(&r->b->tmrs, &r->save_tmr);
+	htable_close(&r->by_tok);
+	htable_close(&r->by_aor);
+	htable_close(&r->by_src);
+}
+
+int reg_alloc(struct reg **rp, struct b2bua *b)
+{
+	struct reg *r = mem_zalloc(sizeof(*r), reg_destroy);
+	int err, n;
+
+	if (!r)
+		return ENOMEM;
+	r->b = b;
+	err = htable_init(&r->by_tok, REG_BUCKETS);
+	if (!err)
+		err = htable_init(&r->by_aor, REG_BUCKETS);
+	if (!err)
+		err = htable_init(&r->by_src, REG_BUCKETS);
+	n = snprintf(r->path, sizeof(r->path), "%s/registrations.json",
+		     b->bc.cfg->general.data_dir);
+	if (!err && (n < 0 || (size_t)n >= sizeof(r->path)))
+		err = ENAMETOOLONG;
+	if (err) {
+		mem_deref(r);
+		return err;
+	}
+	reg_load(r);
+	r->dirty = false;
+	tmr_cancel(&b->tmrs, &r->save_tmr);
+	*rp = r;
+	return 0;
+}
