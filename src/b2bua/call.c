@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "call.h"
 
@@ -59,7 +60,7 @@ static int rand_hex(char *buf, size_t size, size_t bytes)
 static const uint16_t leg_str_max[LS__COUNT] = {
 	[LS_CALLID] = LEG_CALLID_MAX, [LS_LTAG] = LEG_TAG_MAX,     [LS_RTAG] = LEG_TAG_MAX,
 	[LS_TARGET] = LEG_URI_MAX,    [LS_LURI] = LEG_ADDR_MAX,    [LS_RURI] = LEG_ADDR_MAX,
-	[LS_CONTACT] = LEG_CONTACT_MAX, [LS_ROUTE] = LEG_ROUTE_MAX,
+	[LS_CONTACT] = LEG_CONTACT_MAX, [LS_ROUTE] = LEG_ROUTE_MAX,     [LS_SOURCE] = NET_ADDRSTRLEN,
 };
 
 /*
@@ -136,6 +137,9 @@ static int leg_contact(struct call *c, unsigned li, char *buf, size_t size)
 
 	if (err)
 		return err;
+	if (l->sips)   /* sips: means TLS; a transport parameter would be redundant */
+		return fmt(buf, size, "sips:%s@%s:%u", tok, b->bc.host[l->zone],
+			   b2bua_zone_port(b, l->zone, SIP_PROTO_TLS));
 	return fmt(buf, size, "sip:%s@%s:%u%s", tok, b->bc.host[l->zone],
 		   b2bua_zone_port(b, l->zone, l->peer.proto),
 		   l->peer.proto == SIP_PROTO_TCP ? ";transport=tcp" :
@@ -809,6 +813,7 @@ static void on_ist_event(struct txn_server *st, int err, const struct sip_msg *m
 		return;
 	}
 	c->cancelled = true;
+	c->final_code = 487;
 	b2bua_reply_st(c, 487);
 	if (msg) {
 		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REASON);
@@ -835,6 +840,26 @@ void b2bua_reply_st(struct call *c, uint16_t code)
 		txn_server_reply(c->ist, code, NULL, &tag, NULL, b->now);
 }
 
+/*
+ * A leg over TCP or TLS keeps the phone's connection (peer.conn_id); should
+ * that close (idle timeout, NAT), in-dialog requests go to the remote
+ * target (RFC 3261 12.2.1.1) rather than to the connection's ephemeral
+ * source port. Only a Contact on the source's own address is taken: a
+ * Contact naming another host would let a phone make the SBC connect
+ * wherever it likes, the private zone included.
+ */
+static void stream_fallback(struct leg *l, const struct sip_uri *contact)
+{
+	struct sockaddr_storage sa;
+	uint16_t port = contact->port ? contact->port :
+			l->peer.proto == SIP_PROTO_TLS ? 5061 : 5060;
+
+	if (!sip_proto_reliable(l->peer.proto) || !contact->is_sip ||
+	    net_sa_from_pl(&sa, &contact->host, port) || !net_sa_eq_ip(&sa, &l->peer.addr))
+		return;
+	l->peer.addr = sa;
+}
+
 static int leg_a_init(struct call *c, struct sip_msg *req)
 {
 	struct leg *a = &c->leg[LEG_A];
@@ -844,15 +869,20 @@ static int leg_a_init(struct call *c, struct sip_msg *req)
 	struct sip_iter it = { 0 };
 	struct pl v[LS__COUNT] = { 0 };
 	char ltag[LEG_TAG_MAX], luri[LEG_ADDR_MAX], contact[LEG_CONTACT_MAX], route[LEG_ROUTE_MAX];
+	char src[NET_ADDRSTRLEN];
+	const struct sip_uri *ru;
 	int err;
 
 	if (sip_msg_from(req, &from) || sip_msg_to(req, &to) || sip_msg_cseq(req, &cs) ||
-	    sip_msg_callid(req, &v[LS_CALLID]))
+	    sip_msg_callid(req, &v[LS_CALLID]) || sip_msg_ruri(req, &ru))
 		return EBADMSG;
 	if (sip_msg_contact_next(req, &it, &ct) || ct.star)
 		return EBADMSG;
 	a->zone = req->src.zone;
 	a->peer = req->src;
+	a->sips = pl_caseeq_str(&ru->scheme, "sips") && req->src.proto == SIP_PROTO_TLS;
+	v[LS_SOURCE] = pl_from_str(net_sa_str(&req->src.addr, src, sizeof(src)));
+	stream_fallback(a, &ct.addr.uri);
 	a->rcseq = a->invite_cseq = cs->num;
 	a->lcseq = 0;
 	v[LS_RTAG] = from->tag;
@@ -890,6 +920,7 @@ static int leg_b_init(struct call *c, struct sip_msg *req, unsigned ezone,
 		return EBADMSG;
 	bl->zone = ezone;
 	bl->peer = *dst;
+	bl->sips = strncasecmp(ruri, "sips:", 5) == 0 && dst->proto == SIP_PROTO_TLS;
 	if (random_bytes(r, sizeof(r)))
 		return EIO;
 	bl->lcseq = bl->invite_cseq = (uint32_t)(r[0] << 8 | r[1]) % 30000u + 1;

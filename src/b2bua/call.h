@@ -56,6 +56,7 @@ enum leg_str {
 	LS_RURI,          /* their side's address, with their tag once known (To when we send) */
 	LS_CONTACT,       /* our Contact URI on this leg */
 	LS_ROUTE,         /* "Route: ...\r\n" lines for requests on this leg; empty for none */
+	LS_SOURCE,        /* where the leg's first request came from ("" on the b-leg): the record's source */
 	LS__COUNT
 };
 
@@ -70,6 +71,7 @@ struct leg {
 	uint32_t lcseq;                  /* last CSeq we sent */
 	uint32_t rcseq;                  /* last CSeq they sent */
 	uint32_t invite_cseq;            /* CSeq of the INVITE that made this leg (for ACK, PRACK) */
+	bool sips;                       /* the dialog is SIPS (RFC 3261 12.1.1): our Contact is sips: */
 };
 
 /* A leg's string k ("" until set); valid until the leg's strings change. */

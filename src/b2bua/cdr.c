@@ -159,7 +159,7 @@ void call_record(struct call *c)
 	if (c->answer_ms)
 		iso_time(answer, sizeof(answer), c->answer_ms, b->now);
 	iso_time(end, sizeof(end), c->end_ms, b->now);
-	net_sa_str(&c->leg[LEG_A].peer.addr, src, sizeof(src));
+	snprintf(src, sizeof(src), "%s", leg_s(&c->leg[LEG_A], LS_SOURCE));
 	media = json_array();
 	for (unsigned i = 0; c->ms && i < MEDIA_MAX_STREAMS; i++) {
 		struct media_stream_stats st;
