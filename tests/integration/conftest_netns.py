@@ -18,6 +18,12 @@ Fixtures (all function scope):
                After the test it is stopped with SIGTERM, and the test FAILS
                (an error at teardown) if sbcd died during the test, did not
                exit with status 0, or its log holds a sanitizer report.
+  nat_net      opt-in: the NAT namespace sbc-nat-SFX in front of phones,
+               added to the testnet (TestNet.add_nat; a netns.Nat: .role,
+               .ns, .outside 203.0.113.50, .net 192.168.50.0/24, .phones);
+               @pytest.mark.nat_net(**kwargs) passes add_nat() arguments.
+               Skipped when nft (Debian package nftables) is missing, except
+               under CI=true or SBC_REQUIRE_NETNS=1, where that is a failure.
 """
 import os
 
@@ -25,7 +31,7 @@ import pytest
 
 import netns
 
-__all__ = ["pytest_configure", "testnet", "sbc_config", "sbcd_ready", "sbcd"]
+__all__ = ["pytest_configure", "testnet", "sbc_config", "sbcd_ready", "sbcd", "nat_net"]
 
 
 def pytest_configure(config):
@@ -35,10 +41,14 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "sbcd_ready(mode): how the sbcd fixture waits for sbcd: "
         "'options' (default), 'log' or None")
+    config.addinivalue_line(
+        "markers", "nat_net(**kwargs): arguments of TestNet.add_nat() for the nat_net fixture "
+        "(role, outside, phones, net, masquerade, filter_inbound, udp_timeout, "
+        "udp_timeout_stream)")
 
 
-def _require_netns():
-    ok, why = netns.netns_available()
+def _require_netns(check=netns.netns_available):
+    ok, why = check()
     if ok:
         return
     if os.environ.get("CI") == "true" or os.environ.get("SBC_REQUIRE_NETNS") == "1":
@@ -104,3 +114,10 @@ def sbcd(testnet, sbc_config, sbcd_ready):
     if problems:
         pytest.fail("\n".join(problems) + "\n--- end of sbcd log (%s) ---\n%s"
                     % (proc.out_path, netns.log_tail(proc.out_path)), pytrace=False)
+
+
+@pytest.fixture
+def nat_net(testnet, request):
+    _require_netns(netns.nat_available)
+    m = request.node.get_closest_marker("nat_net")
+    return testnet.add_nat(**(m.kwargs if m else {}))

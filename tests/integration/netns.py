@@ -12,6 +12,18 @@ TestNet so that runs (and several TestNets in one run) never collide:
 There are no routes between pub and priv, and forwarding is off in every
 namespace (the SBC is a B2BUA, not a router). IPv6 is off unless asked for.
 
+Opt-in, a NAT in front of phones (issue 5): TestNet.add_nat() adds the
+namespace sbc-nat-SFX, whose "wan" (a macvlan on pub's eth0, so on the
+public segment) has 203.0.113.50/24 and whose "lan" has the phones'
+private addresses 192.168.50.10-19/24; nftables masquerades what the phones
+send out of wan (a new random port per flow) and drops what arrives on wan
+without a conntrack entry (a pinhole). Phones run inside sbc-nat-SFX, bound
+to their private address:
+
+    sbc-nat-SFX   lan  192.168.50.10-19/24   the phones bind these
+                  wan  203.0.113.50/24       macvlan of pub's eth0: on the segment
+                                             pub eth0 <-> sbc wan (203.0.113.1)
+
     with TestNet(tmpdir) as net:
         cfg = net.write_config(overrides={"guard": {"rate_packets": "50"}})
         net.start_sbcd(cfg)
@@ -77,10 +89,23 @@ ADDRESSES = {
     "priv": {"eth0": [PBX + "/24", PRIV2 + "/24"]},
 }
 
+# The NAT in front of phones (TestNet.add_nat; issue 5): namespace sbc-nat-SFX
+# (role "nat"; more NATs: "nat2", "nat3"...). Its outside address is on the
+# public segment, unused by the rest of the network; the LAN behind it is an
+# RFC 1918 subnet that is NOT the SBC's private zone (10.20.0.0/24), so a
+# phone's private Contact can never be confused with the core's side.
+NAT_ROLE = "nat"
+NAT_OUT = "203.0.113.50"          # the NAT's public address (wan)
+NAT_OUT_EXTRA = tuple("203.0.113.%d" % i for i in range(51, 60))   # for nat2, nat3...
+NAT_NET = "192.168.50.0/24"       # the phones' LAN (lan)
+NAT_PHONES = tuple("192.168.50.%d" % i for i in range(10, 20))     # phones' addresses
+NAT_ROLE_RE = re.compile(r"^nat[0-9]*$")
+NFT = shutil.which("nft", path="/usr/sbin:/usr/bin:/sbin:/bin")
+
 # Names: sbc-ROLE-SUFFIX; SUFFIX is the owner's pid (6 hex digits) and 4 random
 # hex digits. Veths made in the root namespace (veth_mode="rename") are named
 # sv SUFFIX [a-d] (13 characters: interface names have at most 15).
-NS_RE = re.compile(r"^sbc-(pub|sbc|priv)-([0-9a-f]{6})([0-9a-f]{4})$")
+NS_RE = re.compile(r"^sbc-(pub|sbc|priv|nat[0-9]*)-([0-9a-f]{6})([0-9a-f]{4})$")
 VETH_RE = re.compile(r"^sv([0-9a-f]{6})([0-9a-f]{4})[a-d]$")
 RUNDIR_PREFIX = "sbcnet-"
 RUNDIR_RE = re.compile(r"^sbcnet-([0-9a-f]{6})([0-9a-f]{4})-")
@@ -123,6 +148,32 @@ def sanitizer_report(text):
     start = text.rfind("\n", 0, m.start()) + 1
     end = text.find("\n", m.end())
     return text[start:end if end >= 0 else len(text)]
+
+
+def nat_available():
+    """(True, "") when a NAT namespace can be made (nft is installed), else
+    (False, why)."""
+    if not NFT:
+        return False, ("nft is not installed (Debian package nftables): the NAT namespace "
+                       "needs it")
+    return True, ""
+
+
+@dataclasses.dataclass
+class Nat:
+    """A NAT namespace made by TestNet.add_nat()."""
+    role: str              # "nat", "nat2"...: pass it as ns to run/popen/sipp
+    ns: str                # full namespace name, sbc-nat-SFX
+    outside: str           # its public address (interface wan)
+    net: str               # the phones' subnet (interface lan)
+    phones: tuple          # the phones' addresses on lan, first one first
+    masquerade: str        # the nft statement used ("masquerade random")
+
+    @property
+    def phone(self):
+        """The first phone address (the lan interface's first address: the
+        one a baresip's RTP leaves from)."""
+        return self.phones[0]
 
 
 def netns_available():
@@ -792,6 +843,7 @@ class TestNet:
         self._closing = False
         self._closed = False
         self.sbcd_log_path = None
+        self.nats = {}              # role -> Nat (add_nat)
         self._lock = threading.RLock()
 
     # -- life cycle ---------------------------------------------------------
@@ -920,7 +972,7 @@ class TestNet:
                 p.stop(signal.SIGKILL, timeout=5)
             except Exception as e:
                 errors.append("%s: %s" % (p.name, e))
-        for role in ROLES:
+        for role in list(self.ns):      # ROLES, then NATs (add_nat)
             name = self.ns.get(role)
             if not name or not os.path.exists(os.path.join(NETNS_DIR, name)):
                 continue
@@ -1045,7 +1097,7 @@ class TestNet:
 
     def add_address(self, ns, cidr, dev=None):
         """Add an address (e.g. a trunk's 198.51.100.20/32 in pub)."""
-        dev = dev or IFACES[ns][0]
+        dev = dev or (IFACES[ns][0] if ns in IFACES else "lan")
         self._ip(ns, "addr", "add", cidr, "dev", dev)
 
     def add_route(self, ns, dst, via):
@@ -1196,6 +1248,128 @@ class TestNet:
             raise NetError("siptool conns: exit %d: %s" % (r.returncode, r.stderr.strip()))
         return json.loads(r.stdout)
 
+    # -- NAT in front of phones (issue 5) ---------------------------------------
+
+    def add_nat(self, role=NAT_ROLE, outside=None, phones=NAT_PHONES, net=NAT_NET,
+                masquerade="masquerade random", filter_inbound=True, udp_timeout=None,
+                udp_timeout_stream=None):
+        """Add a NAT namespace sbc-ROLE-SFX between phones and the public
+        segment; returns a Nat. Torn down with the rest (close()).
+
+        role: "nat" (default), or "nat2", "nat3"... for more NATs (another
+        household: the same private subnet behind another public address).
+        outside: its public address (default 203.0.113.50 for "nat",
+        203.0.113.51, .52... for "nat2", "nat3"...), on interface wan, a
+        macvlan of pub's eth0 (so on the segment of sbcd's wan; pub's own
+        addresses cannot reach it, sbcd can).
+        phones: the private addresses on interface lan (a veth whose peer
+        lan-peer is left unused); net their subnet.
+        masquerade: the nft statement for what leaves wan from net
+        ("masquerade random": a random public port per flow, never the
+        phone's own port; "masquerade": keep the port when free).
+        filter_inbound: drop what arrives on wan that is not a reply of a
+        known flow (new flows from outside reach nothing, like a home NAT).
+        udp_timeout / udp_timeout_stream: the namespace's conntrack UDP
+        timeouts in seconds (defaults 30 and 120: a pinhole closes after
+        that long without traffic).
+
+        Forwarding stays off: the phones run in this namespace (bound to
+        their private address) and the NAT applies to their own packets.
+        NetError if nft is missing (Debian package nftables)."""
+        ok, why = nat_available()
+        if not ok:
+            raise NetError(why)
+        if not NAT_ROLE_RE.match(role):
+            raise ValueError("NAT role: nat, nat2, nat3...")
+        if role in self.ns:
+            raise NetError("%s already exists" % self.ns[role])
+        if outside is None:
+            n = int(role[3:] or 1)
+            outside = NAT_OUT if n == 1 else NAT_OUT_EXTRA[n - 2]
+        phones = tuple(phones)
+        prefix = net.split("/")[1]
+        name = "sbc-%s-%s" % (role, self.suffix)
+        self.ns[role] = name        # recorded first: close() deletes what exists
+        self._ip(None, "netns", "add", name)
+        self._sysctl_quiet(role, "net.ipv4.ip_forward", "0")
+        if not self.ipv6:
+            self._sysctl_quiet(role, "net.ipv6.conf.all.disable_ipv6", "1")
+            self._sysctl_quiet(role, "net.ipv6.conf.default.disable_ipv6", "1")
+        self._ip(role, "link", "set", "lo", "up")
+        self._ip("pub", "link", "add", "link", "eth0", "name", "wan", "netns", name,
+                 "type", "macvlan", "mode", "bridge")
+        self._ip(role, "link", "add", "lan", "type", "veth", "peer", "name", "lan-peer")
+        self._ip(role, "addr", "add", "%s/%s" % (outside, PUB_NET.split("/")[1]), "dev", "wan")
+        for a in phones:
+            self._ip(role, "addr", "add", "%s/%s" % (a, prefix), "dev", "lan")
+        for ifname in ("wan", "lan", "lan-peer"):
+            self._ip(role, "link", "set", ifname, "up")
+        rules = ["table ip sbc_nat {",
+                 "  chain postrouting {",
+                 "    type nat hook postrouting priority srcnat; policy accept;",
+                 '    oifname "wan" ip saddr %s %s' % (net, masquerade),
+                 "  }"]
+        if filter_inbound:
+            rules += ["  chain input {",
+                      "    type filter hook input priority filter; policy accept;",
+                      '    iifname "wan" ct state established,related accept',
+                      '    iifname "wan" drop',
+                      "  }"]
+        rules += ["}", ""]
+        r = self.run(role, [NFT, "-f", "-"], input="\n".join(rules))
+        if r.returncode != 0:
+            raise NetError("nft in %s: %s" % (name, (r.stderr or r.stdout).strip()))
+        for key, v in (("nf_conntrack_udp_timeout", udp_timeout),
+                       ("nf_conntrack_udp_timeout_stream", udp_timeout_stream)):
+            if v is not None:
+                self.sysctl(role, "net.netfilter." + key, str(int(v)))
+        deadline = time.monotonic() + 10
+        while True:
+            down = [i for i in ("wan", "lan") if self.link(role, i).get("operstate") not in
+                    ("UP", "UNKNOWN")]
+            if not down:
+                break
+            if time.monotonic() >= deadline:
+                raise NetError("%s: links not up after 10 s: %s" % (name, ", ".join(down)))
+            time.sleep(0.02)
+        nat = Nat(role=role, ns=name, outside=outside, net=net, phones=phones,
+                  masquerade=masquerade)
+        self.nats[role] = nat
+        return nat
+
+    def nat_flows(self, role=NAT_ROLE, proto=None):
+        """The NAT's conntrack entries (from /proc/net/nf_conntrack in its
+        namespace), each {"proto", "src", "sport", "dst", "dport",
+        "public", "public_port"}: a phone's flow src:sport -> dst:dport and
+        the address and port it has outside (the reply's destination)."""
+        r = self.run(role, ["cat", "/proc/net/nf_conntrack"])
+        flows = []
+        for ln in r.stdout.splitlines():
+            parts = ln.split()
+            if len(parts) < 4 or (proto and parts[2] != proto):
+                continue
+            kv = [p.split("=", 1) for p in parts if "=" in p]
+            src = [v for k, v in kv if k == "src"]
+            dst = [v for k, v in kv if k == "dst"]
+            sport = [v for k, v in kv if k == "sport"]
+            dport = [v for k, v in kv if k == "dport"]
+            if len(src) < 2 or len(dst) < 2 or len(sport) < 2 or len(dport) < 2:
+                continue
+            flows.append({"proto": parts[2], "src": src[0], "sport": int(sport[0]),
+                          "dst": dst[0], "dport": int(dport[0]), "public": dst[1],
+                          "public_port": int(dport[1])})
+        return flows
+
+    def nat_mapping(self, src, sport, dst=None, dport=None, role=NAT_ROLE, proto="udp"):
+        """(public address, public port) of the phone's flow from src:sport
+        (to dst:dport if given) through the NAT, or None if it has none."""
+        for f in self.nat_flows(role, proto):
+            if f["src"] == src and f["sport"] == int(sport) and \
+                    (dst is None or f["dst"] == dst) and \
+                    (dport is None or f["dport"] == int(dport)):
+                return f["public"], f["public_port"]
+        return None
+
     # -- sbcd -----------------------------------------------------------------
 
     def default_config(self):
@@ -1208,6 +1382,10 @@ class TestNet:
             "private": {"interface": "lan", "address": SBC_LAN, "sip_udp": 5060,
                         "sip_tcp": 5060, "sip_tls": 0},
             "core": {"address": PBX, "port": 5060, "transport": "udp"},
+            # the access policy (only trunks, registered phones or our own
+            # challenge may call in) is tested on its own; call-flow tests
+            # call from any public address
+            "auth": {"open": "yes"},
         }
 
     def write_config(self, path=None, overrides=None, **sections):
