@@ -206,7 +206,8 @@ void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, ui
  * message. ruri is what the b-leg's Request-URI will be.
  */
 static int route_new(struct b2bua *b, struct sip_msg *req, unsigned *ezone,
-		     struct sip_peer *dst, char *ruri, size_t size)
+		     struct sip_peer *dst, char *ruri, size_t size,
+		     const struct config_trunk **trunk)
 {
 	const struct sbc_config *cfg = b->bc.cfg;
 	const struct sip_uri *u;
@@ -235,6 +236,7 @@ static int route_new(struct b2bua *b, struct sip_msg *req, unsigned *ezone,
 		dst->zone = ZONE_PUBLIC;
 		dst->proto = (uint8_t)t->transport;
 		*ezone = ZONE_PUBLIC;
+		*trunk = t;
 		n = snprintf(ruri, size, "sip:%.*s%s%s:%u", (int)u->user.l, u->user.p,
 			     u->user.l ? "@" : "", t->address.name, t->port);
 		return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
@@ -263,7 +265,7 @@ static bool admit(struct b2bua *b)
 	return true;
 }
 
-static bool from_trunk(const struct b2bua *b, const struct sip_peer *src);
+static const struct config_trunk *from_trunk(const struct b2bua *b, const struct sip_peer *src);
 
 /*
  * With [auth] reject = silent, a new request from the public zone that
@@ -338,12 +340,12 @@ static bool invite_to_phone(struct b2bua *b, struct txn_server *st, struct sip_m
 		b2bua_reply(b, st, req, 503, NULL, &extra);
 		return true;
 	}
-	call_invite(b, st, req, ZONE_PUBLIC, &dst, ruri);
+	call_invite(b, st, req, ZONE_PUBLIC, &dst, ruri, TRUNK_NONE);
 	return true;
 }
 
 /* Does a public trunk's allow list hold src? */
-static bool from_trunk(const struct b2bua *b, const struct sip_peer *src)
+static const struct config_trunk *from_trunk(const struct b2bua *b, const struct sip_peer *src)
 {
 	const struct sbc_config *cfg = b->bc.cfg;
 
@@ -352,8 +354,42 @@ static bool from_trunk(const struct b2bua *b, const struct sip_peer *src)
 
 		if (t->zone == ZONE_PUBLIC &&
 		    config_cidrlist_match(&t->allow, (const struct sockaddr *)&src->addr))
-			return true;
+			return t;
 	}
+	return NULL;
+}
+
+/* The trunk's slot in b->trunk_calls (made on first use); TRUNK_NONE for no trunk. */
+static unsigned trunk_slot(struct b2bua *b, const struct config_trunk *t)
+{
+	unsigned i;
+
+	if (!t)
+		return TRUNK_NONE;
+	for (i = 0; i < b->ntrunk_calls; i++) {
+		if (!strcmp(b->trunk_calls[i].name, t->name))
+			return i;
+	}
+	if (i == ARRAY_SIZE(b->trunk_calls))
+		return TRUNK_NONE;   /* more trunk names over reloads than a file may hold */
+	snprintf(b->trunk_calls[i].name, sizeof(b->trunk_calls[i].name), "%s", t->name);
+	b->ntrunk_calls++;
+	return i;
+}
+
+/*
+ * [trunk:NAME] max_calls: a call in from the trunk, or out through it, over
+ * its limit gets 503 with Retry-After (like the global admission). True to go on.
+ */
+static bool trunk_admit(struct b2bua *b, struct txn_server *st, struct sip_msg *req,
+			const struct config_trunk *t, unsigned slot)
+{
+	struct pl extra = PL("Retry-After: 5\r\n");
+
+	if (!t || !t->max_calls || slot == TRUNK_NONE || b->trunk_calls[slot].active < t->max_calls)
+		return true;
+	b->stats.refused_trunk_limit++;
+	b2bua_reply(b, st, req, 503, NULL, &extra);
 	return false;
 }
 
@@ -474,7 +510,8 @@ void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, 
 	if (!access_ok(b, st, req))
 		return;
 	if (req->mid == SIP_METHOD_INVITE) {
-		unsigned ezone;
+		const struct config_trunk *trunk;
+		unsigned ezone, slot;
 		struct sip_peer dst;
 		char ruri[LEG_URI_MAX];
 
@@ -485,13 +522,17 @@ void b2bua_request(struct b2bua *b, struct txn_server *st, struct sip_msg *req, 
 			b2bua_reply(b, st, req, 503, NULL, &extra);
 			return;
 		}
-		err = route_new(b, req, &ezone, &dst, ruri, sizeof(ruri));
+		trunk = req->src.zone == ZONE_PUBLIC ? from_trunk(b, &req->src) : NULL;
+		err = route_new(b, req, &ezone, &dst, ruri, sizeof(ruri), &trunk);
 		if (err) {
 			b->stats.no_route++;
 			b2bua_reply(b, st, req, err == ENOENT ? 404 : 416, NULL, NULL);
 			return;
 		}
-		call_invite(b, st, req, ezone, &dst, ruri);
+		slot = trunk_slot(b, trunk);
+		if (!trunk_admit(b, st, req, trunk, slot))
+			return;
+		call_invite(b, st, req, ezone, &dst, ruri, slot);
 		return;
 	}
 	b->stats.no_route++;

@@ -30,6 +30,7 @@ struct b2bua_stats {
 	uint64_t refused_admission;  /* calls refused: max_calls or max_cps: 503 */
 	uint64_t relayed_requests, relayed_responses;
 	uint64_t access_denied;      /* public-zone requests nobody vouches for: 403 or dropped */
+	uint64_t refused_trunk_limit;   /* calls over a trunk's max_calls: 503 */
 	uint64_t auth_challenged;    /* 401/407 from the SBC's own authentication */
 };
 

@@ -551,6 +551,8 @@ static void call_end_mask(struct call *c, const char *cause, unsigned bye_mask)
 	htable_del(&b->dialogs, &c->leg[LEG_A].hn_cid);
 	htable_del(&b->dialogs, &c->leg[LEG_B].hn_cid);
 	b->stats.calls_active--;
+	if (c->trunk != TRUNK_NONE)
+		b->trunk_calls[c->trunk].active--;
 	mem_deref(c);
 }
 
@@ -982,7 +984,7 @@ static int rr_keep(struct call *c, struct sip_msg *req)
 
 /* A new INVITE: make the call and send the b-leg INVITE. */
 void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, unsigned ezone,
-		 const struct sip_peer *dst, const char *ruri)
+		 const struct sip_peer *dst, const char *ruri, unsigned trunk)
 {
 	static const struct pl invite = PL("INVITE");
 	struct call *c = mem_zalloc(sizeof(*c), call_destroy);
@@ -999,6 +1001,9 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 	}
 	c->b = b;
 	c->id = ++b->next_id;
+	c->trunk = (uint16_t)trunk;
+	if (trunk != TRUNK_NONE)
+		b->trunk_calls[trunk].active++;
 	c->state = CALL_TRYING;
 	c->start_ms = b->now;
 	htable_add(&b->calls, &c->hn, (uint32_t)call_hash_key(c->id));

@@ -119,6 +119,15 @@ struct call {
 	uint64_t start_ms, answer_ms, end_ms;
 	uint16_t final_code;
 	const char *cause;               /* why it ended, for the call record (a literal) */
+	uint16_t trunk;                  /* its slot in b2bua->trunk_calls, or TRUNK_NONE */
+};
+
+enum { TRUNK_NONE = 0xffff };
+
+/* Calls up now per trunk, by name: survives reloads that reorder or change the trunks. */
+struct trunk_calls {
+	char name[CONFIG_TRUNK_NAME_MAX];
+	unsigned active;
 };
 
 struct b2bua {
@@ -133,6 +142,8 @@ struct b2bua {
 	struct leak_checker *leak;
 	struct reg *reg;                 /* registrations and the binding cache (reg.c) */
 	struct auth *auth;               /* the SBC's own digest authentication (auth.c), or NULL */
+	struct trunk_calls trunk_calls[CONFIG_TRUNKS_MAX];
+	unsigned ntrunk_calls;
 	struct sip_peer core;
 	struct b2bua_stats stats;
 	char extra[256];                 /* headers of our OPTIONS answer */
@@ -157,7 +168,7 @@ void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, ui
 
 int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *leg);
 void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, unsigned ezone,
-		 const struct sip_peer *dst, const char *ruri);
+		 const struct sip_peer *dst, const char *ruri, unsigned trunk);
 void call_request(struct call *c, unsigned li, struct txn_server *st, struct sip_msg *req);
 int call_ack(struct call *c, unsigned li, struct sip_msg *ack);
 void call_end(struct call *c, const char *cause, bool bye);

@@ -322,6 +322,28 @@ def test_basic_call_callee_hangs_up(testnet, sbcd, d):
     assert one_cdr(testnet)["cause"] == "BYE from the callee"
 
 
+@pytest.mark.sbc_config({"trunk:carrier": {"max_calls": "1"}})
+def test_trunk_max_calls(testnet, sbcd):
+    """[trunk:carrier] max_calls = 1: while one call to the carrier is up, the
+    PBX's second gets 503 with Retry-After from sbcd and never reaches the
+    carrier; the first call is untouched."""
+    d = OUT
+    callee = start_callee(testnet, d, "stream_hangup_late_uas.xml",
+                          ["-d", "3000", "-key", "contact", "%s:%d" % (CARRIER, SIP_PORT),
+                           "-key", "vt", "UDP"])
+    with testnet.tshark("sbc", "wan", "udp port 5060", name="wan") as wan, \
+            testnet.tshark("sbc", "lan", "udp port 5060", name="lan") as lan:
+        caller = run_caller(testnet, d, "hangup_uac.xml", ["-l", "2", "-r", "10"], calls=2)
+        callee_res = callee.result(timeout=30)
+    assert callee_res.rc == 0, callee_res.describe()
+    assert caller.stats.get("successful") == 1 and caller.stats.get("failed") == 1, \
+        caller.describe()
+    refused = [m for m in read_sip(lan.path) if m.src == SBC_LAN and m.status == 503]
+    assert len(refused) == 1 and header(refused[0].raw, "Retry-After") == ["5"], refused
+    invites = [m for m in read_sip(wan.path) if m.method == "INVITE" and m.src == SBC_WAN]
+    assert len({m.call_id for m in invites}) == 1, [m.first_line for m in invites]
+
+
 @pytest.mark.parametrize("d", DIRECTIONS)
 def test_late_offer(testnet, sbcd, d):
     """INVITE without SDP; the offer in the 200, the answer in the ACK."""
