@@ -807,6 +807,35 @@ def read_ini(path):
 # ---------------------------------------------------------------------------
 # the test network
 
+def write_baresip_config(confdir, addr, account, port=5060):
+    """A headless baresip's folder: listens on addr:port over UDP, no sound
+    device (a 440 Hz sine as the microphone, aubridge as a speaker that goes
+    nowhere), PCMU only; account is its accounts line. Returns confdir."""
+    os.makedirs(confdir, exist_ok=True)
+    with open(os.path.join(confdir, "config"), "w") as f:
+        f.write("\n".join([
+            "poll_method epoll",
+            "sip_listen %s:%d" % (addr, port),
+            "sip_trans_def udp",
+            "call_local_timeout 30",
+            "call_max_calls 1",
+            "audio_player aubridge,nowhere",
+            "audio_alert aubridge,nowhere",
+            "audio_source ausine,440",
+            # ausine makes 48 kHz stereo only; baresip resamples for PCMU
+            "ausrc_srate 48000", "auplay_srate 48000",
+            "ausrc_channels 2", "auplay_channels 2",
+            "rtp_stats yes",
+            "module_path /usr/lib/baresip/modules",
+            "module g711.so", "module ausine.so", "module aubridge.so",
+            "module_app account.so", "module_app menu.so", ""]))
+    with open(os.path.join(confdir, "accounts"), "w") as f:
+        f.write(account + "\n")
+    with open(os.path.join(confdir, "contacts"), "w") as f:
+        f.write("")
+    return confdir
+
+
 class TestNet:
     """Namespaces pub, sbc, priv with veths and addresses; see the module doc.
 

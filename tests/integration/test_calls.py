@@ -781,31 +781,9 @@ PBX_UA = netns.PRIV2             # 10.20.0.11: the user agent behind kamailio
 
 
 def write_baresip_config(confdir, addr):
-    """A headless baresip: no sound device (a 440 Hz sine as the microphone,
-    aubridge as a speaker that goes nowhere), PCMU only, no registration."""
-    os.makedirs(confdir, exist_ok=True)
-    with open(os.path.join(confdir, "config"), "w") as f:
-        f.write("\n".join([
-            "poll_method epoll",
-            "sip_listen %s:5060" % addr,
-            "sip_trans_def udp",
-            "call_local_timeout 30",
-            "call_max_calls 1",
-            "audio_player aubridge,nowhere",
-            "audio_alert aubridge,nowhere",
-            "audio_source ausine,440",
-            # ausine makes 48 kHz stereo only; baresip resamples for PCMU
-            "ausrc_srate 48000", "auplay_srate 48000",
-            "ausrc_channels 2", "auplay_channels 2",
-            "rtp_stats yes",
-            "module_path /usr/lib/baresip/modules",
-            "module g711.so", "module ausine.so", "module aubridge.so",
-            "module_app account.so", "module_app menu.so", ""]))
-    with open(os.path.join(confdir, "accounts"), "w") as f:
-        f.write("<sip:phone@%s>;regint=0;audio_codecs=PCMU\n" % addr)
-    with open(os.path.join(confdir, "contacts"), "w") as f:
-        f.write("")
-    return confdir
+    """A headless baresip that does not register."""
+    return netns.write_baresip_config(confdir, addr,
+                                      "<sip:phone@%s>;regint=0;audio_codecs=PCMU" % addr)
 
 
 @pytest.mark.skipif(not BARESIP or not KAMAILIO,

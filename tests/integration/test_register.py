@@ -281,29 +281,9 @@ def write_baresip_phone(confdir, addr, user, password, domain=SBC_WAN, regint=60
     """A headless baresip that registers user@domain (digest from
     auth_user/auth_pass) every regint s and answers calls by itself; no sound
     device (a 440 Hz sine as microphone), PCMU only."""
-    os.makedirs(confdir, exist_ok=True)
-    with open(os.path.join(confdir, "config"), "w") as f:
-        f.write("\n".join([
-            "poll_method epoll",
-            "sip_listen %s:%d" % (addr, port),
-            "sip_trans_def udp",
-            "call_local_timeout 30",
-            "call_max_calls 1",
-            "audio_player aubridge,nowhere",
-            "audio_alert aubridge,nowhere",
-            "audio_source ausine,440",
-            "ausrc_srate 48000", "auplay_srate 48000",
-            "ausrc_channels 2", "auplay_channels 2",
-            "rtp_stats yes",
-            "module_path /usr/lib/baresip/modules",
-            "module g711.so", "module ausine.so", "module aubridge.so",
-            "module_app account.so", "module_app menu.so", ""]))
-    with open(os.path.join(confdir, "accounts"), "w") as f:
-        f.write("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=%d;answermode=auto;"
-                "audio_codecs=PCMU\n" % (user, domain, user, password, regint))
-    with open(os.path.join(confdir, "contacts"), "w") as f:
-        f.write("")
-    return confdir
+    return netns.write_baresip_config(
+        confdir, addr, "<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=%d;answermode=auto;"
+        "audio_codecs=PCMU" % (user, domain, user, password, regint), port=port)
 
 
 def start_baresip(net, nat, user, seconds=60, domain=SBC_WAN, regint=60):
