@@ -505,27 +505,39 @@ static int write_contacts(struct reg *r, const char *aor, struct wbuf *wb)
 	return err;
 }
 
-static void reply_200(struct reg *r, struct txn_server *st, const char *aor,
-		      const struct sip_msg *resp, const struct pl *totag)
+/*
+ * Answer the phone: code, with header lines the core's answer kept through
+ * the public policy (resp may be NULL) after our own. The lines we add are
+ * leak-checked like everything else that leaves on the public zone (the
+ * rest of the response is the phone's own request echoed).
+ */
+static void reply_phone(struct reg *r, struct txn_server *st, uint16_t code, const char *aor,
+			const struct sip_msg *resp, const struct pl *totag)
 {
 	struct b2bua *b = r->b;
 	char buf[4096];
 	struct wbuf wb;
 	struct pl extra;
-	int err;
+	int err = 0;
 
 	wbuf_init(&wb, buf, sizeof(buf));
-	err = write_contacts(r, aor, &wb);
+	if (aor)
+		err = write_contacts(r, aor, &wb);
 	if (!err && resp)
 		err = hdr_policy_write(b->policy[ZONE_PUBLIC], resp, b->bc.host[ZONE_PUBLIC],
 				       HDR_POLICY_F_TRUSTED, &wb);
+	if (!err && leak_check(b->leak, buf, wb.len, 0, NULL) == EACCES) {
+		b->stats.leaks_blocked++;
+		log_warn("REGISTER: the core's %u names the private side: not relayed", code);
+		err = EACCES;
+	}
 	if (err) {
 		txn_server_reply(st, 500, NULL, totag, NULL, b->now);
 		return;
 	}
 	extra.p = buf;
 	extra.l = wb.len;
-	txn_server_reply(st, 200, NULL, totag, &extra, b->now);
+	txn_server_reply(st, code, NULL, totag, &extra, b->now);
 }
 
 /* How long the core granted a binding: its Contact's expires, else Expires, else what we asked. */
@@ -581,9 +593,6 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 	const struct config_registration *rc = &b->bc.cfg->registration;
 	const struct sip_addr *to;
 	struct pl totag = PL_INIT;
-	char buf[4096];
-	struct wbuf wb;
-	struct pl extra;
 
 	(void)ct;
 	b->now = txn_layer_now(b->bc.txn);
@@ -609,7 +618,7 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 				binding_set_peer(bd, &rr->src);
 				binding_arm(bd);
 			}
-			reply_200(r, rr->st, rr->aor, NULL, &totag);
+			reply_phone(r, rr->st, 200, rr->aor, NULL, &totag);
 		} else {
 			txn_server_reply(rr->st, err == ETIMEDOUT ? 408 : 503, NULL, &totag, NULL,
 					 b->now);
@@ -647,27 +656,12 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 			else
 				confirm(rr, bd, granted, rr->asked[i]);
 		}
-		reply_200(r, rr->st, rr->aor, resp, &totag);
+		reply_phone(r, rr->st, 200, rr->aor, resp, &totag);
 		mem_deref(rr);
 		return;
 	}
 	/* 401, 403, 423...: relayed with what the policy keeps (the challenge among it) */
-	wbuf_init(&wb, buf, sizeof(buf));
-	if (hdr_policy_write(b->policy[ZONE_PUBLIC], resp, b->bc.host[ZONE_PUBLIC],
-			     HDR_POLICY_F_TRUSTED, &wb)) {
-		txn_server_reply(rr->st, 500, NULL, &totag, NULL, b->now);
-	} else {
-		extra.p = buf;
-		extra.l = wb.len;
-		if (leak_check(b->leak, buf, wb.len, 0, NULL) == EACCES) {
-			b->stats.leaks_blocked++;
-			log_warn("REGISTER: the core's %u names the private side: not relayed",
-				 resp->scode);
-			txn_server_reply(rr->st, 500, NULL, &totag, NULL, b->now);
-		} else {
-			txn_server_reply(rr->st, resp->scode, NULL, &totag, &extra, b->now);
-		}
-	}
+	reply_phone(r, rr->st, resp->scode, NULL, resp, &totag);
 	mem_deref(rr);
 }
 
@@ -790,7 +784,7 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 			binding_set_peer(bd, &req->src);
 			binding_arm(bd);
 			r->stats.absorbed++;
-			reply_200(r, st, rr->aor, NULL, &tag);
+			reply_phone(r, st, 200, rr->aor, NULL, &tag);
 			mem_deref(rr);
 			return;
 		}
