@@ -1,4 +1,4 @@
-/* check: rules that tie keys together (zones apart, port ranges disjoint, both-or-neither pairs); fields already refused are skipped. */
+/* check: rules that tie keys together (zones apart, port ranges disjoint, both-or-neither pairs, a listener for each peer's transport); fields already refused are skipped. */
 #include <string.h>
 
 #include "config_int.h"
@@ -95,7 +95,41 @@ static void check_peer_addr(struct config_ctx *c, const char *sec, const struct 
 	}
 }
 
-/* Trunks: not at the box's own addresses; register = yes needs credentials. */
+/*
+ * A peer (core or trunk) is reached from its zone's listener for its
+ * transport: the b-leg goes out through that socket and its Via names
+ * that port. With the listener off, sbcd would start and fail every call
+ * to the peer (500), so the check refuses the file instead.
+ */
+static void check_peer_transport(struct config_ctx *c, const char *sec,
+				 const enum config_transport *tr, enum zone_id zid)
+{
+	const struct config_zone *z = &c->cfg->zones[zid];
+	const uint16_t *port;
+	const char *key;
+
+	if (config_bad(c, tr))
+		return;
+	switch (*tr) {
+	case CONFIG_TRANSPORT_TCP:
+		port = &z->sip_tcp;
+		key = "sip_tcp";
+		break;
+	case CONFIG_TRANSPORT_TLS:
+		port = &z->sip_tls;
+		key = "sip_tls";
+		break;
+	default:
+		port = &z->sip_udp;
+		key = "sip_udp";
+		break;
+	}
+	if (!*port && !config_bad(c, port))
+		config_err(c, sec, "transport", "%s needs the [%s] %s listener, which is off (0)",
+			   config_transport_name(*tr), config_zone_name(zid), key);
+}
+
+/* Trunks: not at the box's own addresses; a listener for their transport; register = yes needs credentials. */
 static void check_trunks(struct config_ctx *c)
 {
 	char sec[CONFIG_TRUNK_NAME_MAX + 8];
@@ -105,6 +139,8 @@ static void check_trunks(struct config_ctx *c)
 
 		snprintf(sec, sizeof(sec), "trunk:%s", t->name);
 		check_peer_addr(c, sec, &t->address);
+		if (!config_bad(c, &t->zone))
+			check_peer_transport(c, sec, &t->transport, t->zone);
 		if (!t->do_register)
 			continue;
 		if (!t->username[0] && !config_bad(c, t->username))
@@ -171,6 +207,7 @@ void config_check(struct config_ctx *c)
 		config_err(c, "sip", "max_connections_per_source", "%u is more than max_connections %u",
 			   cfg->sip.max_connections_per_source, cfg->sip.max_connections);
 	check_peer_addr(c, "core", &cfg->core.address);
+	check_peer_transport(c, "core", &cfg->core.transport, ZONE_PRIVATE);
 	check_trunks(c);
 	if (cfg->guard.ban_time_max_s < cfg->guard.ban_time_s && !config_bad(c, &cfg->guard.ban_time_s) &&
 	    !config_bad(c, &cfg->guard.ban_time_max_s))

@@ -70,6 +70,16 @@ typedef int (net_frame_h)(const char *data, size_t len, size_t *skip, size_t *ms
 typedef void (net_conn_recv_h)(struct net_conn *c, const char *data, size_t len, void *arg);
 /* Bytes dropped before a message: a CRLFCRLF ping is answered by the caller (RFC 5626). */
 typedef void (net_conn_ping_h)(struct net_conn *c, size_t crlfs, void *arg);
+/*
+ * A connection the stream opened failed before it came up (refused,
+ * unreachable, timed out, TLS handshake failed), so nothing queued on it
+ * went out. It is gone already: peer is the address it was opened to, id
+ * the id it had, err why (ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT, EPROTO
+ * for TLS, ...). Runs from the event loop, never from inside
+ * net_stream_send; it must not free the stream.
+ */
+typedef void (net_conn_fail_h)(uint32_t id, const struct sockaddr_storage *peer, int err,
+			       void *arg);
 
 struct net_stream_cfg {
 	unsigned max_conns;          /* in total */
@@ -81,7 +91,8 @@ struct net_stream_cfg {
 
 struct net_stream_stats {
 	uint64_t accepted, connected, refused_total, refused_source, closed_idle,
-		closed_error, closed_peer, framing_errors, rx_msgs, tx_msgs, tx_errors;
+		closed_error, closed_peer, framing_errors, rx_msgs, tx_msgs, tx_errors,
+		connect_failed;   /* opened by us, failed before it came up (also in closed_*) */
 	unsigned active;
 };
 
@@ -90,6 +101,7 @@ int net_stream_alloc(struct net_stream **sp, struct event_base *base,
 		     const struct net_stream_cfg *cfg, net_frame_h *fh, net_conn_recv_h *rh,
 		     net_conn_ping_h *ph, void *arg);
 void net_stream_set_tls(struct net_stream *s, SSL_CTX *tls);
+void net_stream_set_fail(struct net_stream *s, net_conn_fail_h *failh);
 int net_stream_send(struct net_stream *s, uint32_t conn_id, const struct sockaddr_storage *dst,
 		    const void *data, size_t len, uint32_t *used_id);
 struct net_conn *net_stream_conn(struct net_stream *s, uint32_t id);

@@ -33,6 +33,7 @@ struct net_conn {
 	struct sockaddr_storage peer;
 	uint32_t id;
 	bool outgoing;
+	bool connecting;     /* opened by us and not up yet: what is queued has not left */
 	bool in_cb;          /* inside a receive callback: closing is deferred */
 	bool closing;
 };
@@ -47,6 +48,7 @@ struct net_stream {
 	net_frame_h *fh;
 	net_conn_recv_h *rh;
 	net_conn_ping_h *ph;
+	net_conn_fail_h *failh;
 	void *arg;
 	struct net_stream_stats stats;
 };
@@ -182,21 +184,77 @@ static void conn_read(struct bufferevent *bev, void *arg)
 		conn_free(c);
 }
 
+/*
+ * Why a connection failed before it came up. libevent reads the socket's
+ * SO_ERROR when the connect finishes and leaves it in errno (saved); a
+ * connect refused at once is reported later, from a deferred callback,
+ * when errno says nothing any more, so the socket is asked again and a
+ * reason is made up from the event as a last resort.
+ */
+static int conn_fail_err(struct net_conn *c, short what, int saved)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		return ETIMEDOUT;
+	if (fd != -1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+		return soerr;
+	switch (saved) {
+	case ECONNREFUSED: case ECONNRESET: case ECONNABORTED: case EHOSTUNREACH:
+	case ENETUNREACH: case EHOSTDOWN: case ENETDOWN: case ETIMEDOUT: case EADDRNOTAVAIL:
+	case EACCES: case EPERM: case EPIPE:
+		return saved;
+	default:
+		break;
+	}
+	if (c->s->tls && bufferevent_get_openssl_error(c->bev))
+		return EPROTO;
+	return (what & BEV_EVENT_EOF) ? ECONNRESET : ECONNREFUSED;
+}
+
+/*
+ * A connection we opened failed before it came up: whatever was queued on
+ * it never left. It is freed first, so that a send made from the handler
+ * opens a new connection instead of queueing on this one; then the owner
+ * hears which destination failed, so it can fail what waits on it.
+ */
+static void conn_fail(struct net_conn *c, short what, int saved)
+{
+	struct net_stream *s = c->s;
+	struct sockaddr_storage peer = c->peer;
+	uint32_t id = c->id;
+	int err = conn_fail_err(c, what, saved);
+
+	s->stats.connect_failed++;
+	conn_free(c);
+	if (s->failh)
+		s->failh(id, &peer, err, s->arg);
+}
+
 static void conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct net_conn *c = arg;
 	struct net_stream *s = c->s;
+	int saved = errno;   /* before anything else can change it */
 
 	(void)bev;
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		/* for TLS this comes after the handshake */
+		c->connecting = false;
 		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		s->stats.closed_idle++;
 	else if (what & BEV_EVENT_EOF)
 		s->stats.closed_peer++;
 	else
 		s->stats.closed_error++;
-	conn_free(c);
+	if (c->connecting)
+		conn_fail(c, what, saved);
+	else
+		conn_free(c);
 }
 
 static int conn_new(struct net_stream *s, evutil_socket_t fd, const struct sockaddr_storage *peer,
@@ -351,6 +409,15 @@ int net_stream_alloc(struct net_stream **sp, struct event_base *base,
 	return err;
 }
 
+/*
+ * Tell failh (with the stream's arg) about connections the stream opens
+ * that fail before they come up; NULL stops it.
+ */
+void net_stream_set_fail(struct net_stream *s, net_conn_fail_h *failh)
+{
+	s->failh = failh;
+}
+
 /* New connections use tls from now on; open ones keep the context they have. */
 void net_stream_set_tls(struct net_stream *s, SSL_CTX *tls)
 {
@@ -425,11 +492,15 @@ static int conn_connect(struct net_stream *s, const struct sockaddr_storage *dst
 	err = conn_new(s, -1, dst, true, &c);
 	if (err)
 		return err;
+	errno = 0;
 	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)dst,
 				       (int)net_sa_len(dst)) == -1) {
+		err = errno ? errno : ECONNREFUSED;
 		conn_free(c);
-		return ECONNREFUSED;
+		return err;
 	}
+	/* a failure from here on comes through conn_event, after this send returned */
+	c->connecting = true;
 	s->stats.connected++;
 	*cp = c;
 	return 0;

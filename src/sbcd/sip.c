@@ -55,6 +55,22 @@ static int txn_send(const struct sip_peer *dst, const char *buf, size_t len, voi
 	return sip_transp_send(s->transp, dst, buf, len);
 }
 
+/*
+ * A TCP/TLS connection the transport opened never came up: the client
+ * transactions queued on it fail now (the B2BUA answers 503) instead of
+ * waiting for Timer B/F (RFC 3261 17.1.4).
+ */
+static void transp_conn_failed(const struct sip_peer *peer, int err, void *arg)
+{
+	struct sbcd *s = arg;
+	uint64_t now = time_mono_ms();
+
+	if (!s->txn || !s->b2bua)
+		return;
+	txn_layer_conn_failed(s->txn, peer, err, now);
+	txn_timer_arm(s, now);
+}
+
 static void txn_request(struct txn_server *st, struct sip_msg *req, void *arg)
 {
 	struct sbcd *s = arg;
@@ -116,7 +132,11 @@ int sbcd_sip_start(struct sbcd *s)
 		bc.host[z] = s->zones[z].host;
 		bc.media_addr[z] = s->zones[z].addr;
 	}
-	return b2bua_alloc(&s->b2bua, &bc);
+	err = b2bua_alloc(&s->b2bua, &bc);
+	if (err)
+		return err;
+	sip_transp_fail_set(s->transp, transp_conn_failed, s);
+	return 0;
 }
 
 /* New timer values apply to transactions started from now on. */
@@ -131,6 +151,8 @@ int sbcd_sip_apply(struct sbcd *s, const struct sbc_config *next)
 
 void sbcd_sip_stop(struct sbcd *s)
 {
+	if (s->transp)
+		sip_transp_fail_set(s->transp, NULL, NULL);
 	s->b2bua = mem_deref(s->b2bua);
 	s->txn = mem_deref(s->txn);
 	s->media = mem_deref(s->media);

@@ -408,11 +408,24 @@ enum sip_reject {
 
 struct sip_transp_stats {
 	uint64_t rx_requests, rx_responses, rx_keepalives, tx_messages, tx_errors;
+	uint64_t conn_failures;         /* connections we opened that never came up */
 	uint64_t rejected[SIP_REJ__COUNT];
 };
 
 /* A checked message: msg->src is set; the message is valid only during the call. */
 typedef void (sip_transp_recv_h)(struct sip_msg *msg, void *arg);
+
+/*
+ * A TCP or TLS connection the transport opened to send (a request, or a
+ * response whose connection had gone) failed before it came up: refused,
+ * unreachable, timed out, TLS handshake failed. Sends to it had returned 0
+ * and nothing of them went out. peer names the zone, transport, the
+ * address the connection was opened to and its (now dead) id; err says
+ * why. Runs from the event loop, never from inside sip_transp_send, so the
+ * handler may send (RFC 3261 17.1.4: the transaction layer fails what
+ * waited on it and the TU sees a 503).
+ */
+typedef void (sip_transp_fail_h)(const struct sip_peer *peer, int err, void *arg);
 
 struct sip_transp_zone {
 	const char *name;               /* for logs */
@@ -426,6 +439,7 @@ int sip_transp_alloc(struct sip_transp **tp, struct event_base *base,
 		     const struct net_stream_cfg *scfg, sip_transp_recv_h *rh, void *arg);
 int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_transp_zone *zc);
 void sip_transp_zone_set_tls(struct sip_transp *t, unsigned zone, SSL_CTX *tls);
+void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg);
 int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char *data,
 		    size_t len);
 int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t scode,

@@ -34,6 +34,8 @@ struct sip_transp {
 	struct net_stream_cfg scfg;
 	sip_transp_recv_h *rh;
 	void *arg;
+	sip_transp_fail_h *fh;      /* connections we opened that never came up */
+	void *farg;
 	struct transp_zone zones[SIP_MAX_ZONES];
 	struct sip_transp_stats stats;
 	unsigned conns;             /* TCP and TLS connections of all zones ([sip] max_connections) */
@@ -344,6 +346,36 @@ static void stream_ping(struct net_conn *c, size_t crlfs, void *arg)
 	net_conn_send(c, "\r\n", 2);
 }
 
+/* A connection we opened never came up: tell the owner which destination failed. */
+static void stream_fail(uint32_t conn_id, const struct sockaddr_storage *addr, int err, void *arg)
+{
+	struct stream_ctx *sc = arg;
+	struct sip_transp *t = sc->z->t;
+	struct sip_peer peer = {
+		.addr = *addr,
+		.conn_id = conn_id,
+		.proto = (uint8_t)sc->proto,
+		.zone = (uint8_t)sc->z->idx,
+	};
+	char sa[NET_ADDRSTRLEN];
+
+	t->stats.conn_failures++;
+	log_debug("%s: %s connection to %s failed: %s", sc->z->name, sip_proto_name(sc->proto),
+		  net_sa_str(addr, sa, sizeof(sa)), strerror(err));
+	if (t->fh)
+		t->fh(&peer, err, t->farg);
+}
+
+/*
+ * Who hears about connections the transport opened that failed before
+ * they came up (see sip_transp_fail_h); NULL stops it.
+ */
+void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg)
+{
+	t->fh = fh;
+	t->farg = arg;
+}
+
 /* Open the zone's listeners; any that cannot be opened fails the whole zone. */
 int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_transp_zone *zc)
 {
@@ -379,6 +411,7 @@ int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_tr
 				       stream_frame, stream_recv, stream_ping, &z->sctx[p]);
 		if (err)
 			return err;
+		net_stream_set_fail(z->stream[p], stream_fail);
 	}
 	return 0;
 }

@@ -115,12 +115,15 @@ typedef void (txn_server_h)(struct txn_server *st, int err, const struct sip_msg
  * TU must ACK); retransmitted non-2xx finals are absorbed (and ACKed by the
  * layer) and do not come up. err != 0: resp is NULL and
  *   ETIMEDOUT  Timer B or F (treat as 408), or no final response within
- *              64*T1 of a CANCEL: the transaction has terminated; or Timer C
- *              in Proceeding: the transaction continues, the layer has sent
- *              a CANCEL unless the TU does in the callback, and the final
- *              response will still come up (txn_client_state() tells which).
- *   other      the transport failed on a retransmission (treat as 503);
- *              terminated.
+ *              64*T1 of a CANCEL, or the connection the request was queued
+ *              on timed out coming up: the transaction has terminated; or
+ *              Timer C in Proceeding: the transaction continues, the layer
+ *              has sent a CANCEL unless the TU does in the callback, and the
+ *              final response will still come up (txn_client_state() tells
+ *              which).
+ *   other      the transport failed on a retransmission, or the connection
+ *              the request was queued on never came up
+ *              (txn_layer_conn_failed): treat as 503; terminated.
  */
 typedef void (txn_response_h)(struct txn_client *ct, int err, const struct sip_msg *resp,
 			      void *arg);
@@ -142,6 +145,17 @@ uint64_t txn_layer_now(const struct txn_layer *tl);
 void txn_layer_stats(const struct txn_layer *tl, struct txn_stats *stats);
 int txn_layer_reply_stateless(struct txn_layer *tl, const struct sip_msg *req,
 			      uint16_t scode, const char *reason);
+/*
+ * The transport says a TCP/TLS connection it opened to peer (zone, proto,
+ * address) failed before it came up, for err: every client transaction
+ * sent there that has no response yet (INVITE in Calling, non-INVITE in
+ * Trying) ends now, and its TU hears err as a transport error (503, RFC
+ * 3261 8.1.3.1, 17.1.4) instead of Timer B/F's 408 after 64*T1. Costs the
+ * transactions waiting on that destination, not the table. Returns how
+ * many ended. Not to be called from a layer callback.
+ */
+unsigned txn_layer_conn_failed(struct txn_layer *tl, const struct sip_peer *peer, int err,
+			       uint64_t now);
 
 /* A new branch: "z9hG4bK" and 32 hex digits from OpenSSL's RAND_bytes; size > TXN_BRANCH_LEN. */
 int txn_branch_make(char *buf, size_t size);

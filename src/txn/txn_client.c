@@ -1,5 +1,6 @@
 /* txn_client: client transactions (RFC 3261 17.1, 9.1, RFC 6026 7.2): retransmit, ACK 3xx-6xx, CANCEL. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "txn_int.h"
@@ -8,10 +9,94 @@ static void client_rtx_fire(void *arg);
 static void client_to_fire(void *arg);
 static void client_c_fire(void *arg);
 
+/*
+ * The pending index (tl->pend): client transactions on TCP or TLS that
+ * have no response yet, chained by destination. The transport queues a
+ * request on a connection that may still be coming up and returns 0; if
+ * that connection then fails, txn_layer_conn_failed finds here what was
+ * waiting on it. Buckets are picked with SipHash under the layer's key
+ * (destinations come from the network: phone Contacts and sources), so a
+ * failure costs the transactions to that destination plus, on average, a
+ * few others sharing the bucket, never a walk over the table.
+ */
+
+/* Destination as bytes: zone, transport, family, port, address (no sockaddr padding). */
+static size_t pend_key(const struct sip_peer *p, uint8_t key[TXN_PEND_KEY_MAX])
+{
+	key[0] = p->zone;
+	key[1] = p->proto;
+	key[2] = (uint8_t)p->addr.ss_family;
+	if (p->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)&p->addr;
+
+		memcpy(key + 3, &sin->sin_port, 2);
+		memcpy(key + 5, &sin->sin_addr, 4);
+		return 9;
+	}
+	if (p->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+			(const struct sockaddr_in6 *)(const void *)&p->addr;
+
+		memcpy(key + 3, &sin6->sin6_port, 2);
+		memcpy(key + 5, &sin6->sin6_addr, 16);
+		return 21;
+	}
+	return 3;
+}
+
+static struct txn_client **pend_bucket(struct txn_layer *tl, const uint8_t *key, size_t len)
+{
+	return &tl->pend[txn_hash(tl->hkey, (const char *)key, len) & tl->pend_mask];
+}
+
+/* Bucket array of the pending index: max_txns / TXN_PEND_DIV buckets, a power of two, at least 16. */
+int txn_client_pend_init(struct txn_layer *tl)
+{
+	size_t nb = 16;
+
+	while (nb < tl->cfg.max_txns / TXN_PEND_DIV)
+		nb <<= 1;
+	tl->pend = mem_zalloc(nb * sizeof(*tl->pend), NULL);
+	if (!tl->pend)
+		return ENOMEM;
+	tl->pend_mask = nb - 1;
+	return 0;
+}
+
+static void pend_push(struct txn_client **head, struct txn_client *ct)
+{
+	ct->pend_next = *head;
+	if (ct->pend_next)
+		ct->pend_next->pend_pprev = &ct->pend_next;
+	ct->pend_pprev = head;
+	*head = ct;
+}
+
+/* Off the pending index or a work list, whichever it is on; safe to call twice. */
+static void pend_unlink(struct txn_client *ct)
+{
+	if (!ct->pend_pprev)
+		return;
+	*ct->pend_pprev = ct->pend_next;
+	if (ct->pend_next)
+		ct->pend_next->pend_pprev = ct->pend_pprev;
+	ct->pend_next = NULL;
+	ct->pend_pprev = NULL;
+}
+
+static void pend_link(struct txn_client *ct)
+{
+	uint8_t key[TXN_PEND_KEY_MAX];
+	size_t len = pend_key(&ct->dst, key);
+
+	pend_push(pend_bucket(ct->tl, key, len), ct);
+}
+
 static void client_destroy(void *data)
 {
 	struct txn_client *ct = data;
 
+	pend_unlink(ct);
 	if (ct->tl) {
 		tmr_cancel(&ct->tl->tmrh, &ct->tmr_rtx);
 		tmr_cancel(&ct->tl->tmrh, &ct->tmr_to);
@@ -46,6 +131,7 @@ void txn_client_terminate(struct txn_client *ct)
 	struct txn_layer *tl = ct->tl;
 
 	ct->state = TXN_STATE_TERMINATED;
+	pend_unlink(ct);
 	if (!tl)
 		return;
 	tmr_cancel(&tl->tmrh, &ct->tmr_rtx);
@@ -146,7 +232,9 @@ static int client_start(struct txn_client **ctp, struct txn_layer *tl,
 	}
 	tl->stats.client_created++;
 	ct->state = ct->invite ? TXN_STATE_CALLING : TXN_STATE_TRYING;
-	if (!ct->reliable) {
+	if (ct->reliable) {
+		pend_link(ct);   /* its connection may still be coming up */
+	} else {
 		ct->rtx_ivl = c->t1;
 		txn_tmr_set(tl, &ct->tmr_rtx, now + c->t1);                         /* A, E */
 	}
@@ -387,6 +475,7 @@ int txn_client_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now)
 		return 0;
 	}
 	ct = mem_ref(hn->obj);
+	pend_unlink(ct);   /* a response: the request got through */
 	if (ct->invite)
 		client_invite_response(ct, msg, now);
 	else
@@ -465,6 +554,37 @@ static void client_c_fire(void *arg)
 	if (ct->tl && ct->state == TXN_STATE_PROCEEDING && !ct->cancelled)
 		(void)client_cancel_send(ct, tl->now);
 	mem_deref(ct);
+}
+
+/*
+ * A connection to peer failed before it came up (txn_layer_conn_failed):
+ * end every client transaction in the pending index for that destination
+ * with err. The matching ones move to a work list first, so a transaction
+ * the TU starts from a callback (a retry to the same destination, queued
+ * on a fresh connection) is not taken for one of this failure's; one the
+ * TU's callback ends meanwhile simply leaves the work list.
+ */
+unsigned txn_client_fail_peer(struct txn_layer *tl, const struct sip_peer *peer, int err)
+{
+	uint8_t key[TXN_PEND_KEY_MAX], k2[TXN_PEND_KEY_MAX];
+	size_t len = pend_key(peer, key);
+	struct txn_client *work = NULL, *ct, *next;
+	unsigned n = 0;
+
+	for (ct = *pend_bucket(tl, key, len); ct; ct = next) {
+		next = ct->pend_next;
+		if (pend_key(&ct->dst, k2) != len || memcmp(key, k2, len))
+			continue;
+		pend_unlink(ct);
+		pend_push(&work, ct);
+	}
+	while ((ct = work)) {
+		pend_unlink(ct);
+		tl->stats.transport_errors++;
+		client_fail(ct, err);
+		n++;
+	}
+	return n;
 }
 
 enum txn_state txn_client_state(const struct txn_client *ct)

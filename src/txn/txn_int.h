@@ -12,6 +12,8 @@ enum {
 	TXN_CANCEL_EXTRA_MAX = 4096, /* header lines a deferred CANCEL may carry */
 	TXN_RESERVE_DIV = 8,         /* max_txns / this is kept for in-dialog requests */
 	TXN_BUF_SLACK = 64,          /* a kept response buffer this much too big is replaced */
+	TXN_PEND_DIV = 8,            /* buckets of the pending index: max_txns / this (at least 16) */
+	TXN_PEND_KEY_MAX = 24,       /* zone, transport, family, port, IPv6 address */
 };
 
 /*
@@ -44,6 +46,10 @@ struct txn_layer {
 	struct tmr_heap tmrh;
 	struct txn_htab stab;        /* server transactions */
 	struct txn_htab ctab;        /* client transactions */
+	struct txn_client **pend;    /* client transactions on TCP/TLS with no response yet, by
+				      * destination (zone, transport, address): what a connection
+				      * that never came up takes down (txn_layer_conn_failed) */
+	size_t pend_mask;
 	uint64_t hkey[2];            /* SipHash key, random per layer */
 	txn_send_h *sendh;
 	txn_request_h *reqh;
@@ -110,6 +116,8 @@ struct txn_client {
 	bool cancel_pending;         /* CANCEL asked for before any provisional response */
 	bool cancelled;              /* CANCEL sent */
 	struct sip_peer dst;
+	struct txn_client *pend_next;   /* in tl->pend, or on a failure's work list */
+	struct txn_client **pend_pprev; /* NULL when on neither */
 	struct buf *req;             /* the request as sent; freed on the final response */
 	struct buf *ack;             /* ACK for the 3xx-6xx, resent on retransmissions (Completed) */
 	struct buf *cancel_extra;    /* header lines for a deferred CANCEL; freed with req */
@@ -166,5 +174,7 @@ void txn_server_terminate(struct txn_server *st);
 /* txn_client.c */
 int txn_client_recv(struct txn_layer *tl, struct sip_msg *msg, uint64_t now);
 void txn_client_terminate(struct txn_client *ct);
+int txn_client_pend_init(struct txn_layer *tl);
+unsigned txn_client_fail_peer(struct txn_layer *tl, const struct sip_peer *peer, int err);
 
 #endif

@@ -56,6 +56,7 @@ static void layer_destroy(void *data)
 	tmr_heap_close(&tl->tmrh);
 	txn_htab_close(&tl->stab);
 	txn_htab_close(&tl->ctab);
+	mem_deref(tl->pend);
 	mem_deref(tl->scratch);
 	mem_deref(tl->obuf);
 }
@@ -86,6 +87,8 @@ int txn_layer_alloc(struct txn_layer **tlp, const struct txn_config *cfg,
 	err = txn_htab_init(&tl->stab, tl->cfg.max_txns);
 	if (!err)
 		err = txn_htab_init(&tl->ctab, tl->cfg.max_txns);
+	if (!err)
+		err = txn_client_pend_init(tl);
 	if (!err)
 		err = sip_msg_alloc(&tl->scratch);
 	if (!err) {
@@ -127,6 +130,21 @@ void txn_layer_poll(struct txn_layer *tl, uint64_t now)
 {
 	tl->now = now;
 	tmr_heap_poll(&tl->tmrh, MIN(now, TXN_PARKED - 1));   /* parked timers never fire */
+}
+
+/*
+ * A TCP/TLS connection the transport opened to peer never came up: the
+ * client transactions queued on it with no response yet end with err (see
+ * txn.h). The TU's callbacks may send and start transactions; those go
+ * on a new connection and are not affected.
+ */
+unsigned txn_layer_conn_failed(struct txn_layer *tl, const struct sip_peer *peer, int err,
+			       uint64_t now)
+{
+	if (!tl || !peer || !err)
+		return 0;
+	tl->now = now;
+	return txn_client_fail_peer(tl, peer, err);
 }
 
 /* When txn_layer_poll next has work, or UINT64_MAX when no timer runs. */

@@ -63,11 +63,10 @@ Tests:
   test_no_request_retransmission_on_stream[2]   no INVITE/BYE retransmission on streams
   test_no_response_retransmission_on_stream[2]  no 486 retransmission on streams
   test_many_calls_..._leave_nothing_behind[3]   30 calls, one connection each
-  xfail (strict) -- bugs found:
-  test_sips_request_uri_gets_sips_contact       Contact sip:...;transport=tls for a sips: call
-  test_bye_reaches_phone_after_idle_close       BYE lost once the phone's connection idled out
-  test_refused_connection_fails_the_call_fast   408 after 32 s instead of 503 at once
-  test_core_transport_needs_its_listener        sbcd -t accepts core TLS without a TLS listener
+  test_refused_connection_fails_the_call_fast   a refused trunk connection: 503 at once
+  test_core_transport_needs_its_listener        sbcd -t refuses core TLS without a TLS listener
+  test_sips_request_uri_gets_sips_contact       a sips: call gets a sips: Contact
+  test_bye_reaches_phone_after_idle_close       the BYE reaches a phone whose connection idled out
 """
 import os
 import re
@@ -1177,8 +1176,6 @@ def one_cdr_cause(net):
 # ---------------------------------------------------------------------------
 # 7. stream transports that cannot work
 
-@pytest.mark.xfail(strict=True, reason="sbcd waits for Timer B (32 s) and answers 408: a refused "
-                   "connection is not reported to the client transaction")
 @pytest.mark.parametrize("path", paths("out-udp-tcp"))
 def test_refused_connection_fails_the_call_fast(testnet, sbcd, path):
     """The trunk is reached over TCP and nothing listens there: sbcd's
@@ -1200,9 +1197,6 @@ def test_refused_connection_fails_the_call_fast(testnet, sbcd, path):
         "within 6 s the PBX heard %s" % [a.strip() for a in answers]
 
 
-@pytest.mark.xfail(strict=True, reason="sbcd -t accepts [core] transport = tls with [private] "
-                   "sip_tls = 0; sbcd then answers every call 500 (log: \"call N: ended: "
-                   "could not start\")")
 def test_core_transport_needs_its_listener(testnet):
     """[core] transport = tls while the private zone has no TLS listener
     (sip_tls = 0, its default): sbcd has no TLS stream on that zone to

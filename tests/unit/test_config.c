@@ -219,7 +219,7 @@ static void test_full(void **state)
 	assert_int_equal(cfg->sip.max_connections_per_source, 32);
 	assert_string_equal(cfg->core.address.name, "pbx.corp.internal");
 	assert_int_equal(cfg->core.port, 5090);
-	assert_int_equal(cfg->core.transport, CONFIG_TRANSPORT_TCP);
+	assert_int_equal(cfg->core.transport, CONFIG_TRANSPORT_TLS);   /* [private] sip_tcp is 0 */
 	assert_int_equal(cfg->core.hide.n, 3);
 	assert_string_equal(cfg->core.hide.v[2], "192.168.7.0");
 	assert_int_equal(cfg->trunk_count, 2);
@@ -325,7 +325,7 @@ static void test_values(void **state)
 	cfg = expect_ok("[general]\nproduct = \"Acme SBC; v1 # x\"\nlog_level = DEBUG\nlog_target = syslog\n"
 			"[public]\ninterface = wan\naddress = 2001:db8::1\nadvertise = 2001:DB8::7\n"
 			"sip_tls =\nmedia = bypass\nmedia_address = 2001:db8::2\n"
-			PRIV
+			PRIV "sip_tls = 5061\n"
 			"[core]\naddress = pbx.example.com\ntransport = TLS\nhide = pbx.corp.internal , 10.9.9.9\n"
 			"[media]\npolicing = off\nstrict_source = TRUE\n"
 			"[guard]\nallow = 10.0.0.0/8, 2001:db8::/32, 192.0.2.7\nscanner_agents = sipcli, Friendly Scanner\n"
@@ -647,6 +647,40 @@ static void test_err_cross_misc(void **state)
 		    "[web] listen: port 5060 on 10.20.0.1 is also the [private] sip_tcp listener");
 }
 
+/* A peer's transport needs a listener on its zone: the b-leg goes out through it. */
+static void test_err_peer_transport(void **state)
+{
+	struct sbc_config *cfg;
+
+	(void)state;
+	expect_only(PUB PRIV CORE "transport = tls\n",
+		    "[core] transport: tls needs the [private] sip_tls listener, which is off (0)");
+	expect_only(PUB PRIV "sip_tcp = 0\n" CORE "transport = tcp\n",
+		    "[core] transport: tcp needs the [private] sip_tcp listener, which is off (0)");
+	expect_only(PUB PRIV "sip_udp = 0\n" CORE,
+		    "[core] transport: udp needs the [private] sip_udp listener, which is off (0)");
+	expect_only(PUB "sip_tls = 0\n" PRIV CORE "[trunk:carrier]\naddress = 198.51.100.1\ntransport = tls\n",
+		    "[trunk:carrier] transport: tls needs the [public] sip_tls listener, which is off (0)");
+	expect_only(BASE "[trunk:gw]\nzone = private\naddress = 10.20.0.50\ntransport = tls\n",
+		    "[trunk:gw] transport: tls needs the [private] sip_tls listener, which is off (0)");
+	expect_only(PUB "sip_tcp = 0\n" PRIV CORE "[trunk:a]\naddress = 198.51.100.1\ntransport = tcp\n"
+		    "[trunk:b]\naddress = 198.51.100.2\n",
+		    "[trunk:a] transport: tcp needs the [public] sip_tcp listener, which is off (0)");
+	/* a value already refused is not reported twice */
+	expect_only(PUB PRIV "sip_tls = abc\n" CORE "transport = tls\n",
+		    "[private] sip_tls: \"abc\" is not a whole number");
+	expect_only(PUB PRIV CORE "transport = sctp\n",
+		    "[core] transport: \"sctp\" is not one of: udp, tcp, tls");
+	expect_only(BASE "[trunk:gw]\nzone = dmz\naddress = 10.20.0.50\ntransport = tls\n",
+		    "[trunk:gw] zone: \"dmz\" is not one of: public, private");
+	/* with the listener on, the same peers are fine */
+	cfg = expect_ok(PUB PRIV "sip_tls = 5061\n" CORE "transport = tls\n"
+			"[trunk:carrier]\naddress = 198.51.100.1\ntransport = tls\n"
+			"[trunk:gw]\nzone = private\naddress = 10.20.0.50\ntransport = tcp\n");
+	assert_int_equal(cfg->core.transport, CONFIG_TRANSPORT_TLS);
+	mem_deref(cfg);
+}
+
 static void test_err_missing_file(void **state)
 {
 	struct sbc_config *cfg = NULL;
@@ -855,6 +889,7 @@ int main(void)
 		T(test_err_bypass),
 		T(test_err_tls_pair),
 		T(test_err_cross_misc),
+		T(test_err_peer_transport),
 		T(test_err_missing_file),
 		T(test_err_empty_file),
 		T(test_err_many_at_once),

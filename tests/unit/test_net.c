@@ -1,4 +1,4 @@
-/* test_net: UDP batches, stream framing (split and coalesced), connection limits, idle timeout, TLS, addresses. */
+/* test_net: UDP batches, stream framing (split and coalesced), connection limits, idle timeout, TLS, connect failures, addresses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +24,12 @@ struct rx {
 	unsigned n;
 	unsigned pings;
 	uint32_t last_conn;
+	unsigned fails;                   /* connect failures reported */
+	uint32_t fail_id[4];
+	struct sockaddr_storage fail_peer[4];
+	int fail_err[4];
+	struct net_stream *resend_on_fail; /* send again from the handler, once */
+	uint32_t resend_id;
 };
 
 static struct rx rx;
@@ -164,6 +170,38 @@ static void stream_ping(struct net_conn *c, size_t crlfs, void *arg)
 	(void)arg;
 	rx.pings++;
 	net_conn_send(c, "\r\n", 2);
+}
+
+static void stream_fail(uint32_t id, const struct sockaddr_storage *peer, int err, void *arg)
+{
+	(void)arg;
+	if (rx.fails < 4) {
+		rx.fail_id[rx.fails] = id;
+		rx.fail_peer[rx.fails] = *peer;
+		rx.fail_err[rx.fails] = err;
+	}
+	rx.fails++;
+	if (rx.resend_on_fail) {
+		struct net_stream *s = rx.resend_on_fail;
+
+		rx.resend_on_fail = NULL;
+		/* the failed connection is gone: this opens a new one */
+		assert_int_equal(net_stream_send(s, 0, peer, "again\n", 6, &rx.resend_id), 0);
+		assert_int_not_equal(rx.resend_id, id);
+	}
+}
+
+/* A local port that refuses connections: bound (so nobody takes it) but not listening. */
+static int closed_port(struct sockaddr_storage *sa)
+{
+	socklen_t len = sizeof(*sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(net_sa_from_str(sa, "127.0.0.1", 0), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)sa, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)sa, &len), 0);
+	return fd;
 }
 
 static int tcp_client(const struct sockaddr_storage *to)
@@ -308,6 +346,118 @@ static void test_stream_idle_timeout(void **state)
 	mem_deref(s);
 }
 
+/*
+ * A connection the stream opens is refused: the send that opened it
+ * returned 0 (the bytes were queued), so the failure is reported to the
+ * fail handler afterwards, with the id the send named and the address;
+ * a send from the handler opens a new connection rather than queueing on
+ * the dead one.
+ */
+static void test_stream_connect_refused(void **state)
+{
+	struct net_stream_cfg cfg = { .max_conns = 8, .max_per_source = 8, .idle_s = 30,
+				      .max_msg = 64 };
+	struct sockaddr_storage bound, dst;
+	struct net_stream *s = stream_new(&cfg, NULL, &bound);
+	int fd = closed_port(&dst);
+	uint32_t id = 0;
+
+	(void)state;
+	net_stream_set_fail(s, stream_fail);
+	assert_int_equal(net_stream_send(s, 0, &dst, "hello\n", 6, &id), 0);
+	assert_true(id != 0);
+	assert_int_equal(rx.fails, 0);          /* never from inside the send */
+	rx.resend_on_fail = s;
+	run_loop(100);
+	assert_int_equal(rx.fails, 2);          /* the first, then the one sent from the handler */
+	assert_int_equal(rx.fail_id[0], id);
+	assert_true(net_sa_eq(&rx.fail_peer[0], &dst));
+	assert_int_equal(rx.fail_err[0], ECONNREFUSED);
+	assert_int_equal(rx.fail_id[1], rx.resend_id);
+	assert_int_equal(rx.fail_err[1], ECONNREFUSED);
+	assert_null(net_stream_conn(s, id));
+	assert_int_equal(net_stream_stats(s)->connect_failed, 2);
+	assert_int_equal(net_stream_stats(s)->active, 0);
+
+	/* without a handler the failure is only counted */
+	net_stream_set_fail(s, NULL);
+	assert_int_equal(net_stream_send(s, 0, &dst, "hello\n", 6, NULL), 0);
+	run_loop(100);
+	assert_int_equal(rx.fails, 2);
+	assert_int_equal(net_stream_stats(s)->connect_failed, 3);
+	close(fd);
+	mem_deref(s);
+}
+
+/*
+ * TLS: a refused TCP connect, and a peer that is no TLS server (it answers
+ * the ClientHello with text and hangs up), both fail the connection before
+ * it comes up; a TLS connection that came up and is later closed is not a
+ * connect failure.
+ */
+static void test_tls_connect_fails(void **state)
+{
+	struct net_stream_cfg cfg = { .max_conns = 8, .max_per_source = 8, .idle_s = 30,
+				      .max_msg = 64 };
+	char dir[] = "/tmp/sbc-tls-XXXXXX", crt[64], key[64], err[256];
+	struct sockaddr_storage cbound, sbound, dst, plain;
+	struct net_stream *cli, *srv;
+	socklen_t len = sizeof(plain);
+	SSL_CTX *ctx;
+	int fd = closed_port(&dst), lfd, afd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(crt, sizeof(crt), "%s/sip.crt", dir);
+	snprintf(key, sizeof(key), "%s/sip.key", dir);
+	assert_int_equal(net_tls_selfsigned(crt, key, "sbc.test"), 0);
+	assert_int_equal(net_tls_server_ctx(&ctx, crt, key, err, sizeof(err)), 0);
+	cli = stream_new(&cfg, ctx, &cbound);
+	srv = stream_new(&cfg, ctx, &sbound);
+	net_tls_ctx_free(ctx);
+	net_stream_set_fail(cli, stream_fail);
+
+	assert_int_equal(net_stream_send(cli, 0, &dst, "hello\n", 6, NULL), 0);
+	run_loop(200);
+	assert_int_equal(rx.fails, 1);
+	assert_int_equal(rx.fail_err[0], ECONNREFUSED);
+
+	/* a plain TCP listener that answers the ClientHello with text */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(net_sa_from_str(&plain, "127.0.0.1", 0), 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&plain, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&plain, &len), 0);
+	assert_int_equal(net_stream_send(cli, 0, &plain, "hello\n", 6, NULL), 0);
+	run_loop(100);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(write(afd, "HTTP/1.0 400 Bad\r\n\r\n", 21), 21);
+	close(afd);
+	run_loop(200);
+	assert_int_equal(rx.fails, 2);
+	assert_true(net_sa_eq(&rx.fail_peer[1], &plain));
+	assert_true(rx.fail_err[1] == EPROTO || rx.fail_err[1] == ECONNRESET);
+	assert_int_equal(net_stream_stats(cli)->connect_failed, 2);
+
+	/* a real TLS server: up, used, then closed by the server: no failure */
+	assert_int_equal(net_stream_send(cli, 0, &sbound, "echo x\n", 7, NULL), 0);
+	run_loop(500);
+	assert_int_equal(net_stream_stats(cli)->active, 1);
+	assert_int_equal(rx.n, 2);
+	mem_deref(srv);
+	run_loop(200);
+	assert_int_equal(net_stream_stats(cli)->active, 0);
+	assert_int_equal(rx.fails, 2);
+	assert_int_equal(net_stream_stats(cli)->connect_failed, 2);
+	close(lfd);
+	close(fd);
+	mem_deref(cli);
+	unlink(crt);
+	unlink(key);
+	rmdir(dir);
+}
+
 static void test_tls_selfsigned_roundtrip(void **state)
 {
 	struct net_stream_cfg cfg = { .max_conns = 8, .max_per_source = 8, .idle_s = 30,
@@ -386,7 +536,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stream_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_selfsigned_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_connect_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iface_lo, setup, teardown),
 	};
 

@@ -1,4 +1,4 @@
-/* test_sip_transp: ingress checks over real sockets: 400/483/505 answers, drops by reason, TCP framing. */
+/* test_sip_transp: ingress checks over real sockets: 400/483/505 answers, drops by reason, TCP framing, refused connections reported. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +25,9 @@ static int cfd = -1;
 static unsigned delivered;
 static char last_method[16];
 static uint8_t last_proto;
+static unsigned nfail;
+static struct sip_peer fail_peer;
+static int fail_err;
 
 static void on_msg(struct sip_msg *msg, void *arg)
 {
@@ -55,6 +58,7 @@ static int setup(void **state)
 	(void)state;
 	nalloc_start = mem_nalloc();
 	delivered = 0;
+	nfail = 0;
 	last_method[0] = '\0';
 	base = event_base_new();
 	assert_non_null(base);
@@ -256,6 +260,66 @@ static void test_tcp_split_coalesced(void **state)
 	close(fd);
 }
 
+static void on_fail(const struct sip_peer *peer, int err, void *arg)
+{
+	assert_ptr_equal(arg, &nfail);
+	fail_peer = *peer;
+	fail_err = err;
+	nfail++;
+}
+
+/*
+ * A TCP connection the transport opens to send is refused: the send
+ * returned 0 (queued while connecting), and the failure reaches the fail
+ * handler afterwards naming zone, transport and address, so the
+ * transaction layer can fail what waited on it. A response whose
+ * connection is gone (its conn_id names nothing) goes on a new connection
+ * to the address, and that one failing is reported the same way.
+ */
+static void test_tcp_connect_refused_reported(void **state)
+{
+	struct sockaddr_storage sa;
+	struct sip_peer dst = { .proto = SIP_PROTO_TCP, .zone = 0 };
+	static const char msg[] = REQ_HEAD("OPTIONS", "sip:127.0.0.1") "CSeq: 1 OPTIONS\r\n"
+				  "Content-Length: 0\r\n\r\n";
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	/* bound, not listening: connections to it are refused */
+	assert_int_equal(net_sa_from_str(&sa, "127.0.0.1", 0), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	dst.addr = sa;
+	sip_transp_fail_set(tp, on_fail, &nfail);
+	assert_int_equal(sip_transp_send(tp, &dst, msg, strlen(msg)), 0);
+	assert_int_equal(nfail, 0);
+	run_loop(100);
+	assert_int_equal(nfail, 1);
+	assert_int_equal(fail_err, ECONNREFUSED);
+	assert_int_equal(fail_peer.proto, SIP_PROTO_TCP);
+	assert_int_equal(fail_peer.zone, 0);
+	assert_true(fail_peer.conn_id != 0);
+	assert_true(net_sa_eq(&fail_peer.addr, &sa));
+	assert_int_equal(sip_transp_stats(tp)->conn_failures, 1);
+
+	/* the connection of a response is gone: a new one to the address, refused */
+	dst.conn_id = 4000000000u;
+	assert_int_equal(sip_transp_send(tp, &dst, msg, strlen(msg)), 0);
+	run_loop(100);
+	assert_int_equal(nfail, 2);
+	assert_true(net_sa_eq(&fail_peer.addr, &sa));
+	assert_int_not_equal(fail_peer.conn_id, 4000000000u);
+
+	/* no handler: counted only */
+	sip_transp_fail_set(tp, NULL, NULL);
+	assert_int_equal(sip_transp_send(tp, &dst, msg, strlen(msg)), 0);
+	run_loop(100);
+	assert_int_equal(nfail, 2);
+	assert_int_equal(sip_transp_stats(tp)->conn_failures, 3);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_and_keepalive_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_response_via_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_split_coalesced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_connect_refused_reported, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("sip_transp", tests, NULL, NULL);

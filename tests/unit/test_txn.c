@@ -55,6 +55,7 @@ struct tu {
 	unsigned nresp;
 	bool cancel_on_c;          /* cancel (with a Reason) in the Timer C callback */
 	bool no_keep;              /* count new server transactions without keeping them */
+	unsigned retry_on_refused; /* start a new INVITE to 10.20.0.10 over TCP on ECONNREFUSED */
 	uint16_t auto_reply;       /* answer in the request callback */
 };
 
@@ -118,6 +119,8 @@ static int tu_ack(struct txn_server *st, struct sip_msg *ack, void *arg)
 	return tu.ack_ret;
 }
 
+static void client_retry(void);
+
 static void tu_response(struct txn_client *ct, int err, const struct sip_msg *resp, void *arg)
 {
 	(void)arg;
@@ -129,6 +132,10 @@ static void tu_response(struct txn_client *ct, int err, const struct sip_msg *re
 	tu.nresp++;
 	if (err == ETIMEDOUT && tu.cancel_on_c && txn_client_state(ct) == TXN_STATE_PROCEEDING)
 		assert_int_equal(txn_client_cancel(ct, &reason_extra, txn_layer_now(tl)), 0);
+	if (err == ECONNREFUSED && tu.retry_on_refused) {
+		tu.retry_on_refused--;
+		client_retry();
+	}
 }
 
 static void layer_make(const struct txn_config *cfg)
@@ -310,7 +317,9 @@ static size_t mk_creq(const char *method, const char *branch, enum sip_proto p)
 	return (size_t)n;
 }
 
-static struct txn_client *client_new(const char *method, enum sip_proto p)
+/* A client transaction sent to ip:5060 over p on zone; the TU keeps a reference in tu.ct. */
+static struct txn_client *client_to(const char *method, enum sip_proto p, const char *ip,
+				    uint8_t zone)
 {
 	struct txn_client *ct = NULL;
 	struct sip_peer dst;
@@ -319,12 +328,24 @@ static struct txn_client *client_new(const char *method, enum sip_proto p)
 
 	assert_int_equal(txn_branch_make(branch, sizeof(branch)), 0);
 	len = mk_creq(method, branch, p);
-	peer_set(&dst, "10.20.0.10", 5060, p);
+	peer_set(&dst, ip, 5060, p);
+	dst.zone = zone;
 	assert_int_equal(txn_client_request(&ct, tl, &dst, txbuf, len, tu_response, NULL, now), 0);
 	assert_non_null(ct);
 	assert_true(tu.nct < ARRAY_SIZE(tu.ct));
 	tu.ct[tu.nct++] = ct;
 	return ct;
+}
+
+static struct txn_client *client_new(const char *method, enum sip_proto p)
+{
+	return client_to(method, p, "10.20.0.10", 0);
+}
+
+/* The TU tries again from its callback (same destination, a new transaction). */
+static void client_retry(void)
+{
+	client_new("INVITE", SIP_PROTO_TCP);
 }
 
 /* A response to the request the fake transport sent as send number i. */
@@ -1295,6 +1316,140 @@ static void test_transport_error_server(void **state)
 	assert_int_equal(stats().transport_errors, 5);
 }
 
+/*
+ * The transport reports that a TCP connection it opened to 10.20.0.10:5060
+ * (zone 0) never came up (RFC 3261 17.1.4): the client transactions sent
+ * there with no response yet end at once with its errno, which the TU
+ * turns into a 503, instead of Timer B/F's 408 after 64*T1. Transactions
+ * to another address, zone or transport, on UDP, or that already had a
+ * response are left alone.
+ */
+static void test_conn_failed_client(void **state)
+{
+	struct txn_client *inv, *msg, *answered, *other_ip, *other_zone, *tls, *udp, *quiet;
+	struct sip_peer failed;
+	unsigned refused = 0;
+
+	(void)state;
+	layer_make(NULL);
+	inv = client_new("INVITE", SIP_PROTO_TCP);
+	msg = client_new("MESSAGE", SIP_PROTO_TCP);
+	answered = client_new("INVITE", SIP_PROTO_TCP);
+	assert_int_equal(rx_resp(nsent - 1, 100, NULL), 0);
+	assert_int_equal(txn_client_state(answered), TXN_STATE_PROCEEDING);
+	other_ip = client_to("INVITE", SIP_PROTO_TCP, "10.20.0.11", 0);
+	other_zone = client_to("INVITE", SIP_PROTO_TCP, "10.20.0.10", 1);
+	tls = client_to("OPTIONS", SIP_PROTO_TLS, "10.20.0.10", 0);
+	udp = client_new("INVITE", SIP_PROTO_UDP);
+	quiet = client_new("BYE", SIP_PROTO_TCP);
+	tu.ct[tu.nct - 1] = txn_client_release(quiet);    /* the TU no longer listens */
+	assert_int_equal(tu.nresp, 1);
+	assert_int_equal(stats().client_live, 8);
+
+	peer_set(&failed, "10.20.0.10", 5060, SIP_PROTO_TCP);
+	failed.conn_id = 99;                              /* the dead connection's own id */
+	now = 40;
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, ECONNREFUSED, now), 3);
+	assert_int_equal(tu.nresp, 3);
+	for (unsigned i = 1; i < 3; i++) {
+		assert_int_equal(tu.resp_err[i], ECONNREFUSED);
+		assert_int_equal(tu.resp_state[i], TXN_STATE_TERMINATED);
+	}
+	assert_int_equal(txn_client_state(inv), TXN_STATE_TERMINATED);
+	assert_int_equal(txn_client_state(msg), TXN_STATE_TERMINATED);
+	assert_int_equal(txn_client_state(answered), TXN_STATE_PROCEEDING);
+	assert_int_equal(txn_client_state(other_ip), TXN_STATE_CALLING);
+	assert_int_equal(txn_client_state(other_zone), TXN_STATE_CALLING);
+	assert_int_equal(txn_client_state(tls), TXN_STATE_TRYING);
+	assert_int_equal(txn_client_state(udp), TXN_STATE_CALLING);
+	assert_int_equal(stats().client_live, 5);
+	assert_int_equal(stats().transport_errors, 3);
+	assert_int_equal(stats().timeouts, 0);
+	assert_int_equal(txn_layer_now(tl), 40);
+	/* once only; and nothing for a destination with nothing waiting */
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, ECONNREFUSED, now), 0);
+	peer_set(&failed, "192.0.2.99", 5060, SIP_PROTO_TCP);
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, EHOSTUNREACH, now), 0);
+	assert_int_equal(tu.nresp, 3);
+
+	/* the others still run to Timer B/F; the failed ones are never heard of again */
+	advance(now + 64 * 500);
+	for (unsigned i = 0; i < tu.nresp; i++)
+		refused += tu.resp_err[i] == ECONNREFUSED;
+	assert_int_equal(refused, 2);
+	assert_int_equal(txn_client_state(other_ip), TXN_STATE_TERMINATED);
+	assert_int_equal(txn_client_state(tls), TXN_STATE_TERMINATED);
+	assert_int_equal(txn_client_state(udp), TXN_STATE_TERMINATED);
+	assert_int_equal(txn_client_state(answered), TXN_STATE_PROCEEDING);
+}
+
+/*
+ * A TU that tries again from its callback, to the same destination, gets
+ * a new transaction on a new connection: this failure does not take it
+ * down, a later one does.
+ */
+static void test_conn_failed_retry_in_callback(void **state)
+{
+	struct sip_peer failed;
+
+	(void)state;
+	layer_make(NULL);
+	client_new("INVITE", SIP_PROTO_TCP);
+	client_new("INVITE", SIP_PROTO_TCP);
+	tu.retry_on_refused = 2;
+	peer_set(&failed, "10.20.0.10", 5060, SIP_PROTO_TCP);
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, ECONNREFUSED, now), 2);
+	assert_int_equal(tu.nct, 4);
+	assert_int_equal(txn_client_state(tu.ct[2]), TXN_STATE_CALLING);
+	assert_int_equal(txn_client_state(tu.ct[3]), TXN_STATE_CALLING);
+	assert_int_equal(stats().client_live, 2);
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, ECONNREFUSED, now), 2);
+	assert_int_equal(stats().client_live, 0);
+	assert_int_equal(tu.nresp, 4);
+	/* bad arguments do nothing */
+	assert_int_equal(txn_layer_conn_failed(NULL, &failed, ECONNREFUSED, now), 0);
+	assert_int_equal(txn_layer_conn_failed(tl, NULL, ECONNREFUSED, now), 0);
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, 0, now), 0);
+}
+
+/*
+ * Many transactions waiting on one destination (a trunk) all end in one
+ * call, and each leaves the index when a response comes or it ends, so
+ * destroying the layer or freeing them leaves nothing behind.
+ */
+static void test_conn_failed_many(void **state)
+{
+	struct sip_peer failed;
+	struct txn_config cfg;
+
+	(void)state;
+	txn_config_default(&cfg);
+	cfg.max_txns = 1024;
+	layer_make(&cfg);
+	for (unsigned i = 0; i < 240; i++) {   /* the fake transport keeps 256 sends */
+		struct txn_client *ct = NULL;
+		struct sip_peer dst;
+		char branch[TXN_BRANCH_LEN + 1];
+		size_t len;
+
+		assert_int_equal(txn_branch_make(branch, sizeof(branch)), 0);
+		len = mk_creq(i % 2 ? "INVITE" : "OPTIONS", branch, SIP_PROTO_TCP);
+		peer_set(&dst, i % 3 ? "10.20.0.10" : "10.20.0.11", 5060, SIP_PROTO_TCP);
+		assert_int_equal(txn_client_request(&ct, tl, &dst, txbuf, len, NULL, NULL, now), 0);
+		if (i % 5 == 0)
+			assert_int_equal(rx_resp(nsent - 1, 100, NULL), 0);
+		txn_client_release(ct);
+	}
+	assert_int_equal(stats().client_live, 240);
+	peer_set(&failed, "10.20.0.10", 5060, SIP_PROTO_TCP);
+	/* 160 to .10, of which 32 had a 100 */
+	assert_int_equal(txn_layer_conn_failed(tl, &failed, ECONNRESET, now), 128);
+	assert_int_equal(stats().client_live, 112);
+	assert_int_equal(stats().transport_errors, 128);
+	tl = mem_deref(tl);
+	assert_int_equal(mem_nalloc(), nalloc_start + 2);   /* rxmsg, chk */
+}
+
 static void test_capacity(void **state)
 {
 	struct txn_config cfg;
@@ -2168,6 +2323,9 @@ int main(void)
 		T(test_cancel_client_guard),
 		T(test_transport_error_client),
 		T(test_transport_error_server),
+		T(test_conn_failed_client),
+		T(test_conn_failed_retry_in_callback),
+		T(test_conn_failed_many),
 		T(test_capacity),
 		T(test_capacity_reserve_server),
 		T(test_capacity_reserve_client),
