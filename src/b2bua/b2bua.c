@@ -73,6 +73,8 @@ static void token_rotate(void *arg)
 	tmr_start(&b->tmrs, &b->rotate_tmr, b->now + TOKEN_ROTATE_MS, token_rotate, b);
 }
 
+static void auth_filter_set(struct b2bua *b);
+
 int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 {
 	const struct sbc_config *cfg = bc->cfg;
@@ -144,6 +146,7 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 		if (err)
 			goto out_free;
 	}
+	auth_filter_set(b);
 	tmr_start(&b->tmrs, &b->rotate_tmr, b->now + TOKEN_ROTATE_MS, token_rotate, b);
 	n = snprintf(b->extra, sizeof(b->extra),
 		     "Allow: " B2BUA_ALLOW "\r\nAccept: application/sdp\r\nServer: %s\r\n",
@@ -344,6 +347,17 @@ static bool invite_to_phone(struct b2bua *b, struct txn_server *st, struct sip_m
 	return true;
 }
 
+static bool credentials_ours(const void *arg, const struct pl *val)
+{
+	return auth_credentials_ours(arg, val);
+}
+
+/* With [auth] local, the private zone's policy drops the credentials we consumed. */
+static void auth_filter_set(struct b2bua *b)
+{
+	hdr_policy_set_credentials(b->policy[ZONE_PRIVATE], b->auth ? credentials_ours : NULL, b->auth);
+}
+
 /* Does a public trunk's allow list hold src? */
 static const struct config_trunk *from_trunk(const struct b2bua *b, const struct sip_peer *src)
 {
@@ -409,7 +423,10 @@ static bool authenticate(struct b2bua *b, struct txn_server *st, struct sip_msg 
 		return true;
 	if (res == AUTH_FAIL) {
 		b->stats.access_denied++;
-		b2bua_reply(b, st, req, 403, NULL, NULL);
+		if (b->bc.cfg->auth.reject == CONFIG_AUTH_REJECT_SILENT)
+			txn_server_drop(st);   /* an INVITE had its 100 already: no final answer */
+		else
+			b2bua_reply(b, st, req, 403, NULL, NULL);
 		return false;
 	}
 	wbuf_init(&wb, buf, sizeof(buf));
@@ -455,11 +472,13 @@ int b2bua_apply(struct b2bua *b, const struct sbc_config *next)
 	b->bc.cfg = mem_ref((void *)(uintptr_t)next);
 	if (!next->auth.local) {
 		b->auth = mem_deref(b->auth);
+		auth_filter_set(b);
 		return 0;
 	}
 	config_errors_init(&errs);
 	err = b->auth ? auth_reload(b->auth, &next->auth, b->bc.host[ZONE_PUBLIC], &errs) :
 			auth_alloc(&b->auth, &next->auth, b->bc.host[ZONE_PUBLIC], &errs);
+	auth_filter_set(b);
 	for (unsigned i = 0; err && i < errs.n; i++)
 		log_error("%s", errs.msg[i]);
 	return err;

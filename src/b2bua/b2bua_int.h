@@ -146,6 +146,13 @@ const char *hdr_action_name(enum hdr_action a);
  */
 int hdr_policy_write(const struct hdr_policy *p, const struct sip_msg *msg, const char *host,
 		     unsigned flags, struct wbuf *out);
+/*
+ * Authorization and Proxy-Authorization values for which ours() says true
+ * (the SBC's own realm: it checked them itself) are never written; NULL
+ * turns that off. The peer behind never sees a digest meant for the SBC.
+ */
+typedef bool (hdr_credentials_h)(const void *arg, const struct pl *val);
+void hdr_policy_set_credentials(struct hdr_policy *p, hdr_credentials_h *ours, const void *arg);
 
 /*
  * Leak checker (leak.c). Every message leaving on the public zone is scanned,

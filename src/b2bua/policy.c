@@ -122,6 +122,8 @@ struct hdr_policy {
 	struct hdr_override over[HDR_POLICY_OVERRIDES_MAX];
 	unsigned overc;
 	char product[CONFIG_PRODUCT_MAX];
+	hdr_credentials_h *ours;         /* credentials the SBC consumed itself: never relayed */
+	const void *ours_arg;
 };
 
 static const char *const action_names[HDR_ACTION__COUNT] = {
@@ -472,6 +474,12 @@ static bool host_valid(const char *host)
  * Write the headers of msg that the policy keeps (see b2bua_int.h). The
  * order of the message is kept; Server and User-Agent appear at most once.
  */
+void hdr_policy_set_credentials(struct hdr_policy *p, hdr_credentials_h *ours, const void *arg)
+{
+	p->ours = ours;
+	p->ours_arg = arg;
+}
+
 int hdr_policy_write(const struct hdr_policy *p, const struct sip_msg *msg, const char *host,
 		     unsigned flags, struct wbuf *out)
 {
@@ -489,6 +497,9 @@ int hdr_policy_write(const struct hdr_policy *p, const struct sip_msg *msg, cons
 		struct pl name, val;
 
 		if ((r.flags & HDR_RULE_F_PRIVACY_ID) && privacy_id)
+			continue;
+		if (p->ours && (h->id == SIP_HDR_AUTHORIZATION || h->id == SIP_HDR_PROXY_AUTHORIZATION) &&
+		    p->ours(p->ours_arg, &h->val))
 			continue;
 		switch ((enum hdr_action)r.action) {
 		case HDR_TRUSTED:

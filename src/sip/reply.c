@@ -247,5 +247,13 @@ int sip_reply_dest(const struct sip_msg *req, struct sip_peer *dst)
 	*dst = req->src;
 	if (req->src.proto == SIP_PROTO_UDP && !via->has_rport)
 		addr_set_port(&dst->addr, via->port ? via->port : 5060);
+	else if (sip_proto_reliable(req->src.proto))
+		/*
+		 * The request's connection (conn_id) first; should it be gone, a new
+		 * one to the source address and the sent-by port (RFC 3261 18.2.2),
+		 * not to the old connection's ephemeral port.
+		 */
+		addr_set_port(&dst->addr, via->port ? via->port :
+				  req->src.proto == SIP_PROTO_TLS ? 5061 : 5060);
 	return 0;
 }
