@@ -455,51 +455,79 @@ static int file_load(const char *path, char **bufp, size_t *lenp, struct config_
 
 /* ---- hashing ---- */
 
-/* H(p0 ":" p1 ":" ...) into bin (alg_len bytes). 0 or EIO. */
-static int hash_parts(struct auth *a, enum auth_alg alg, const struct pl *parts, size_t n, uint8_t *bin)
+/*
+ * H(p0 ":" p1 ":" ...) into bin (dlen bytes) with md on ctx. 0 or EIO.
+ * The one digest routine of the module: server checks, HA1 for users
+ * files and client credentials all go through it.
+ */
+static int hash_parts(EVP_MD_CTX *ctx, const EVP_MD *md, size_t dlen, const struct pl *parts, size_t n,
+		      uint8_t *bin)
 {
 	unsigned int outl;
 
-	if (!EVP_DigestInit_ex(a->mdctx, a->md[alg], NULL))
+	if (!EVP_DigestInit_ex(ctx, md, NULL))
 		return EIO;
 	for (size_t i = 0; i < n; i++) {
-		if ((i && !EVP_DigestUpdate(a->mdctx, ":", 1)) ||
-		    !EVP_DigestUpdate(a->mdctx, parts[i].p, parts[i].l))
+		if ((i && !EVP_DigestUpdate(ctx, ":", 1)) ||
+		    !EVP_DigestUpdate(ctx, parts[i].p, parts[i].l))
 			return EIO;
 	}
-	if (!EVP_DigestFinal_ex(a->mdctx, bin, &outl) || outl != alg_len[alg])
+	if (!EVP_DigestFinal_ex(ctx, bin, &outl) || outl != dlen)
 		return EIO;
 	return 0;
 }
 
+/* What enters a response besides HA1. qop empty: RFC 2617 without qop (RFC 2069 compatible). */
+struct digest_in {
+	enum auth_alg alg;
+	struct pl method, uri, nonce, nc, cnonce, qop;
+};
+
 /*
- * The response a client knowing ha1 sends (RFC 7616 3.4.1, qop=auth):
- * H(hex(HA1) ":" nonce ":" nc ":" cnonce ":" qop ":" hex(H(method ":" uri))).
+ * The response a client knowing ha1 (binary) sends (RFC 7616 3.4.1):
+ * H(hex(HA1) ":" nonce ":" nc ":" cnonce ":" qop ":" hex(H(method ":" uri))),
+ * or without qop H(hex(HA1) ":" nonce ":" hex(H(method ":" uri))).
  */
-static int response_calc(struct auth *a, const struct cred *c, const struct pl *method,
-			 const uint8_t *ha1, uint8_t *out)
+static int digest_response(EVP_MD_CTX *ctx, const EVP_MD *md, const struct digest_in *in,
+			   const uint8_t *ha1, uint8_t *out)
 {
-	size_t dl = alg_len[c->alg];
+	size_t dl = alg_len[in->alg];
 	char ha1hex[2 * DIGEST_MAX + 1], ha2hex[2 * DIGEST_MAX + 1];
 	uint8_t ha2[DIGEST_MAX];
-	struct pl a2[2] = { *method, { c->uri, c->uri_len } };
+	struct pl a2[2] = { in->method, in->uri };
 	struct pl r[6];
+	size_t n = 0;
 	int err;
 
-	err = hash_parts(a, c->alg, a2, 2, ha2);
+	err = hash_parts(ctx, md, dl, a2, 2, ha2);
 	if (err)
 		return err;
 	hex_encode(ha1, dl, ha1hex);
 	hex_encode(ha2, dl, ha2hex);
-	r[0] = (struct pl){ ha1hex, 2 * dl };
-	r[1] = (struct pl){ c->nonce, c->nonce_len };
-	r[2] = c->nc;
-	r[3] = (struct pl){ c->cnonce, c->cnonce_len };
-	r[4] = c->qop;
-	r[5] = (struct pl){ ha2hex, 2 * dl };
-	err = hash_parts(a, c->alg, r, 6, out);
+	r[n++] = (struct pl){ ha1hex, 2 * dl };
+	r[n++] = in->nonce;
+	if (in->qop.l) {
+		r[n++] = in->nc;
+		r[n++] = in->cnonce;
+		r[n++] = in->qop;
+	}
+	r[n++] = (struct pl){ ha2hex, 2 * dl };
+	err = hash_parts(ctx, md, dl, r, n, out);
 	OPENSSL_cleanse(ha1hex, sizeof(ha1hex));
 	return err;
+}
+
+/* The response to c for a user whose secret is ha1 (qop=auth: cred_parse insists). */
+static int response_calc(struct auth *a, const struct cred *c, const struct pl *method,
+			 const uint8_t *ha1, uint8_t *out)
+{
+	struct digest_in in = {
+		.alg = c->alg, .method = *method, .uri = { c->uri, c->uri_len },
+		.nonce = { c->nonce, c->nonce_len }, .nc = c->nc,
+		.cnonce = { c->cnonce, c->cnonce_len }, .qop = c->qop,
+	};
+
+	return digest_response(a->mdctx, a->md[c->alg], &in, ha1, out);
 }
 
 /*
@@ -1085,6 +1113,35 @@ const char *auth_result_name(enum auth_result r)
 	return (unsigned)r < ARRAY_SIZE(names) ? names[r] : "?";
 }
 
+/* A digest of alg for callers without a struct auth (users file lines, client credentials). */
+static int md_open(enum auth_alg alg, EVP_MD **md, EVP_MD_CTX **ctx)
+{
+	*md = EVP_MD_fetch(NULL, alg_fetch[alg], NULL);
+	*ctx = EVP_MD_CTX_new();
+	if (*md && *ctx)
+		return 0;
+	EVP_MD_CTX_free(*ctx);
+	EVP_MD_free(*md);
+	*ctx = NULL;
+	*md = NULL;
+	return alg == AUTH_ALG_MD5 ? ENOTSUP : ENOMEM;   /* MD5 may be missing (FIPS) */
+}
+
+static void md_close(EVP_MD *md, EVP_MD_CTX *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_free(md);
+}
+
+/* HA1 = H(user ":" realm ":" password), binary, into bin (alg_len bytes). */
+static int ha1_calc(EVP_MD_CTX *ctx, const EVP_MD *md, enum auth_alg alg, const struct pl *user,
+		    const struct pl *realm, const char *password, uint8_t *bin)
+{
+	struct pl parts[3] = { *user, *realm, pl_from_str(password) };
+
+	return hash_parts(ctx, md, alg_len[alg], parts, 3, bin);
+}
+
 /*
  * HA1 = H(user ":" realm ":" password) as lowercase hex (size at least
  * 2 * digest length + 1), the value a users file holds. 0, ENOSPC, EIO.
@@ -1092,27 +1149,236 @@ const char *auth_result_name(enum auth_result r)
 int auth_ha1_hex(enum auth_alg alg, const char *user, const char *realm, const char *password,
 		 char *hex, size_t size)
 {
+	struct pl u = pl_from_str(user), r = pl_from_str(realm);
 	uint8_t bin[DIGEST_MAX];
-	unsigned int outl = 0;
 	EVP_MD_CTX *ctx;
 	EVP_MD *md;
-	int ok;
+	int err;
 
 	if ((unsigned)alg >= AUTH_ALG__COUNT)
 		return EINVAL;
 	if (size < 2 * alg_len[alg] + 1)
 		return ENOSPC;
-	md = EVP_MD_fetch(NULL, alg_fetch[alg], NULL);
-	ctx = EVP_MD_CTX_new();
-	ok = md && ctx && EVP_DigestInit_ex(ctx, md, NULL) &&
-	     EVP_DigestUpdate(ctx, user, strlen(user)) && EVP_DigestUpdate(ctx, ":", 1) &&
-	     EVP_DigestUpdate(ctx, realm, strlen(realm)) && EVP_DigestUpdate(ctx, ":", 1) &&
-	     EVP_DigestUpdate(ctx, password, strlen(password)) &&
-	     EVP_DigestFinal_ex(ctx, bin, &outl) && outl == alg_len[alg];
-	EVP_MD_CTX_free(ctx);
-	EVP_MD_free(md);
-	if (!ok)
+	if (md_open(alg, &md, &ctx))
 		return EIO;
-	hex_encode(bin, alg_len[alg], hex);
+	err = ha1_calc(ctx, md, alg, &u, &r, password, bin);
+	md_close(md, ctx);
+	if (!err)
+		hex_encode(bin, alg_len[alg], hex);
+	OPENSSL_cleanse(bin, sizeof(bin));
+	return err;
+}
+
+/* ---- client side: the SBC answering a provider's challenge ---- */
+
+/* A challenge we can answer, unquoted where the hash needs it. */
+struct client_chal {
+	enum auth_alg alg;
+	bool alg_named;               /* the challenge had an algorithm parameter: echo it */
+	bool qop;                     /* qop offered, "auth" among it: answer with qop=auth */
+	bool stale;
+	struct sip_digest dg;
+	char realm[AUTH_CHAL_VALUE_MAX + 1];
+	size_t realm_len;
+	char nonce[AUTH_CHAL_VALUE_MAX + 1];
+	size_t nonce_len;
+};
+
+/* Does a qop-options list ("auth,auth-int", unquoted) name "auth"? */
+static bool qop_has_auth(const struct pl *qop)
+{
+	struct pl rest = *qop;
+
+	while (rest.l) {
+		const char *comma = pl_chr(&rest, ',');
+		struct pl item = { rest.p, comma ? (size_t)(comma - rest.p) : rest.l };
+
+		pl_advance(&rest, comma ? item.l + 1 : item.l);
+		item = pl_trim(item);
+		if (pl_caseeq_str(&item, "auth"))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A value echoed into our credentials as received: no control bytes. A
+ * folded header value could otherwise carry CR LF into our request.
+ */
+static bool echo_safe(const struct pl *v)
+{
+	for (size_t i = 0; i < v->l; i++) {
+		unsigned char c = (unsigned char)v->p[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One challenge header value: Digest, an algorithm we do (absent: MD5;
+ * no -sess, no SHA-512-256), qop absent or offering auth, realm and nonce
+ * within AUTH_CHAL_VALUE_MAX and free of control bytes. ENOTSUP, EMSGSIZE
+ * or EBADMSG when not usable.
+ */
+static int client_chal_parse(const struct pl *val, struct client_chal *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	if (val->l > AUTH_CHAL_MAX)
+		return EMSGSIZE;
+	if (sip_digest_decode(&ch->dg, val) || !pl_caseeq_str(&ch->dg.scheme, "Digest"))
+		return EBADMSG;
+	ch->alg_named = ch->dg.algorithm.l > 0;
+	if (!ch->alg_named || pl_caseeq_str(&ch->dg.algorithm, "MD5"))
+		ch->alg = AUTH_ALG_MD5;
+	else if (pl_caseeq_str(&ch->dg.algorithm, "SHA-256"))
+		ch->alg = AUTH_ALG_SHA256;
+	else
+		return ENOTSUP;
+	if (ch->dg.qop.l && !qop_has_auth(&ch->dg.qop))
+		return ENOTSUP;   /* auth-int only */
+	ch->qop = ch->dg.qop.l > 0;
+	ch->stale = pl_caseeq_str(&ch->dg.stale, "true");
+	if (!ch->dg.realm.l || !ch->dg.nonce.l ||
+	    sip_unquote(&ch->dg.realm, ch->realm, sizeof(ch->realm), &ch->realm_len) ||
+	    sip_unquote(&ch->dg.nonce, ch->nonce, sizeof(ch->nonce), &ch->nonce_len) ||
+	    !ch->nonce_len || ch->dg.opaque.l > AUTH_CHAL_VALUE_MAX || !echo_safe(&ch->dg.realm) ||
+	    !echo_safe(&ch->dg.nonce) || !echo_safe(&ch->dg.opaque))
+		return EBADMSG;
 	return 0;
+}
+
+/*
+ * The challenge of a 401 (WWW-Authenticate) or, when proxy, a 407
+ * (Proxy-Authenticate) to answer: the strongest algorithm we do, the first
+ * such header on a tie (RFC 8760 2.4). *val points into resp. 0, ENOENT
+ * when none can be answered. *stale (may be NULL) tells whether it says
+ * stale=true: the credentials were right, only the nonce was old.
+ */
+int auth_client_pick(const struct sip_msg *resp, bool proxy, struct pl *val, bool *stale)
+{
+	enum sip_hdr_id id = proxy ? SIP_HDR_PROXY_AUTHENTICATE : SIP_HDR_WWW_AUTHENTICATE;
+	const struct sip_hdr *best = NULL;
+	enum auth_alg best_alg = AUTH_ALG_MD5;
+	bool best_stale = false;
+	struct client_chal ch;
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(resp, id); h; h = sip_msg_hdr_next(resp, h)) {
+		if (client_chal_parse(&h->val, &ch))
+			continue;
+		if (best && ch.alg <= best_alg)
+			continue;
+		if (md_open(ch.alg, &md, &ctx))
+			continue;   /* this OpenSSL cannot do it (MD5 under FIPS) */
+		md_close(md, ctx);
+		best = h;
+		best_alg = ch.alg;
+		best_stale = ch.stale;
+	}
+	if (!best)
+		return ENOENT;
+	*val = best->val;
+	if (stale)
+		*stale = best_stale;
+	return 0;
+}
+
+/* Append s as the inside of a quoted string: '"' and '\' escaped (RFC 3261 25.1 quoted-pair). */
+static int put_quoted(struct wbuf *out, const char *s)
+{
+	int err = 0;
+
+	for (; *s && !err; s++) {
+		if (*s == '"' || *s == '\\')
+			err = wbuf_put(out, "\\", 1);
+		if (!err)
+			err = wbuf_put(out, s, 1);
+	}
+	return err;
+}
+
+/*
+ * Append the answer to challenge (a WWW-Authenticate or Proxy-Authenticate
+ * value, e.g. from auth_client_pick) as one complete line, Authorization
+ * (Proxy-Authorization when proxy), for p->method on p->uri: RFC 7616
+ * with qop=auth when the challenge offers it, RFC 2617 without qop when it
+ * offers none. realm, nonce and opaque are echoed as received. The
+ * password, HA1 and intermediate hashes are wiped after use and never
+ * written anywhere. 0; ENOTSUP, EBADMSG, EMSGSIZE (a challenge we cannot
+ * answer);
+ * EINVAL (p); ENOSPC (out unchanged); EIO.
+ */
+int auth_client_answer(const struct pl *challenge, bool proxy, const struct auth_client_params *p,
+		       struct wbuf *out)
+{
+	struct client_chal ch;
+	struct pl user, realm;
+	char cnonce[AUTH_NONCE_MAX + 1], nc[9];
+	char resp[2 * DIGEST_MAX + 1];
+	uint8_t ha1[DIGEST_MAX], bin[DIGEST_MAX], rnd[AUTH_CNONCE_BYTES];
+	struct digest_in in;
+	size_t start = out->len;
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+	int err;
+
+	if (!p || !p->user || !p->user[0] || !p->password || !p->uri || !p->method.l || !p->nc ||
+	    strlen(p->user) > AUTH_USER_MAX || (p->cnonce && !p->cnonce[0]))
+		return EINVAL;
+	err = client_chal_parse(challenge, &ch);
+	if (err)
+		return err;
+	if (p->cnonce) {
+		/* a test vector's: it goes into a quoted string as it is */
+		if (strpbrk(p->cnonce, "\"\\") || strlen(p->cnonce) >= sizeof(cnonce))
+			return EINVAL;
+		memcpy(cnonce, p->cnonce, strlen(p->cnonce) + 1);
+	} else {
+		if (random_bytes(rnd, sizeof(rnd)))
+			return EIO;
+		hex_encode(rnd, sizeof(rnd), cnonce);
+	}
+	snprintf(nc, sizeof(nc), "%08x", (unsigned)p->nc);
+	err = md_open(ch.alg, &md, &ctx);
+	if (err)
+		return err == ENOTSUP ? ENOTSUP : EIO;
+	user = pl_from_str(p->user);
+	realm = (struct pl){ ch.realm, ch.realm_len };
+	in = (struct digest_in){
+		.alg = ch.alg, .method = p->method, .uri = pl_from_str(p->uri),
+		.nonce = { ch.nonce, ch.nonce_len }, .nc = pl_from_str(nc),
+		.cnonce = pl_from_str(cnonce), .qop = ch.qop ? pl_from_str("auth") : (struct pl)PL_INIT,
+	};
+	err = ha1_calc(ctx, md, ch.alg, &user, &realm, p->password, ha1);
+	if (!err)
+		err = digest_response(ctx, md, &in, ha1, bin);
+	md_close(md, ctx);
+	OPENSSL_cleanse(ha1, sizeof(ha1));
+	if (err)
+		return EIO;
+	hex_encode(bin, alg_len[ch.alg], resp);
+	err = wbuf_printf(out, "%s: Digest username=\"", proxy ? "Proxy-Authorization" : "Authorization");
+	if (!err)
+		err = put_quoted(out, p->user);
+	if (!err)
+		err = wbuf_printf(out, "\", realm=\"%.*s\", nonce=\"%.*s\", uri=\"", (int)ch.dg.realm.l,
+				  ch.dg.realm.p, (int)ch.dg.nonce.l, ch.dg.nonce.p);
+	if (!err)
+		err = put_quoted(out, p->uri);
+	if (!err)
+		err = wbuf_printf(out, "\", response=\"%s\"", resp);
+	if (!err && ch.alg_named)
+		err = wbuf_printf(out, ", algorithm=%s", alg_names[ch.alg]);
+	if (!err && ch.qop)
+		err = wbuf_printf(out, ", cnonce=\"%s\", qop=auth, nc=%s", cnonce, nc);
+	if (!err && ch.dg.opaque.l)
+		err = wbuf_printf(out, ", opaque=\"%.*s\"", (int)ch.dg.opaque.l, ch.dg.opaque.p);
+	if (!err)
+		err = wbuf_put_str(out, "\r\n");
+	if (err)
+		out->len = start;
+	return err;
 }

@@ -1,4 +1,4 @@
-/* auth: the SBC's own digest authentication (RFC 7616, RFC 8760 SHA-256, qop=auth) of public-zone requests. */
+/* auth: the SBC's own digest authentication (RFC 7616, RFC 8760 SHA-256, qop=auth) of public-zone requests, and its answers to a provider's challenges. */
 #ifndef SBC_AUTH_H
 #define SBC_AUTH_H
 
@@ -18,6 +18,9 @@
 #define AUTH_NONCE_MAX     256                 /* longest nonce or cnonce accepted in credentials */
 #define AUTH_NC_SLOTS      65536               /* nonce-count table entries, fixed */
 #define AUTH_NC_WAYS       8                   /* entries per set of that table */
+#define AUTH_CHAL_MAX      2048                /* bytes of a challenge value the client side answers */
+#define AUTH_CHAL_VALUE_MAX 256                /* realm, nonce, opaque in such a challenge */
+#define AUTH_CNONCE_BYTES  16                  /* random bytes of the client's cnonce (hex on the wire) */
 
 struct auth;
 
@@ -68,6 +71,23 @@ bool auth_credentials_ours(const struct auth *a, const struct pl *val);
 const char *auth_realm(const struct auth *a);
 const struct auth_stats *auth_stats(const struct auth *a);
 const char *auth_result_name(enum auth_result r);
+
+/*
+ * The client side: the SBC answering a provider's 401/407 when it
+ * registers to a trunk (trunk.c). The password is used for hashing only.
+ */
+struct auth_client_params {
+	const char *user;             /* digest username, 1-AUTH_USER_MAX bytes */
+	const char *password;
+	struct pl method;             /* of the request being authorised */
+	const char *uri;              /* digest-uri: its Request-URI as written on the request line */
+	uint32_t nc;                  /* requests made with this nonce, this one included (from 1) */
+	const char *cnonce;           /* NULL: AUTH_CNONCE_BYTES random bytes in hex; set by tests only */
+};
+
+int auth_client_pick(const struct sip_msg *resp, bool proxy, struct pl *val, bool *stale);
+int auth_client_answer(const struct pl *challenge, bool proxy, const struct auth_client_params *p,
+		       struct wbuf *out);
 
 /* Helpers, also for tests and tools. */
 int auth_ha1_hex(enum auth_alg alg, const char *user, const char *realm, const char *password,

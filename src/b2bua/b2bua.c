@@ -27,6 +27,7 @@ static void b2bua_destroy(void *data)
 	htable_close(&b->calls);
 	htable_close(&b->dialogs);
 	mem_deref(b->reg);
+	mem_deref(b->treg);
 	mem_deref(b->auth);
 	cdr_close(b);
 	tmr_heap_close(&b->tmrs);
@@ -40,7 +41,7 @@ static void b2bua_destroy(void *data)
 }
 
 /* A configured host: the literal, or what its name resolves to now (start-up only). */
-static int host_resolve(const struct config_host *h, uint16_t port, struct sockaddr_storage *sa)
+int b2bua_host_resolve(const struct config_host *h, uint16_t port, struct sockaddr_storage *sa)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
 	struct addrinfo *res = NULL;
@@ -119,7 +120,7 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 		goto out_free;
 	b->core.zone = ZONE_PRIVATE;
 	b->core.proto = (uint8_t)cfg->core.transport;
-	err = host_resolve(&cfg->core.address, cfg->core.port, &b->core.addr);
+	err = b2bua_host_resolve(&cfg->core.address, cfg->core.port, &b->core.addr);
 	if (err) {
 		log_error("core %s: cannot resolve", cfg->core.address.name);
 		goto out_free;
@@ -134,6 +135,9 @@ int b2bua_alloc(struct b2bua **bp, const struct b2bua_cfg *bc)
 	}
 	b->now = time_mono_ms();
 	err = reg_alloc(&b->reg, b);
+	if (err)
+		goto out_free;
+	err = trunk_reg_alloc(&b->treg, b);
 	if (err)
 		goto out_free;
 	if (cfg->auth.local) {
@@ -234,7 +238,7 @@ static int route_new(struct b2bua *b, struct sip_msg *req, unsigned *ezone,
 		if (!pl_caseeq_str(&u->host, t->address.name) &&
 		    !(t->address.addr.set && pl_eq_str(&u->host, t->address.addr.text)))
 			continue;
-		if (host_resolve(&t->address, t->port, &dst->addr))
+		if (b2bua_host_resolve(&t->address, t->port, &dst->addr))
 			return ENOENT;
 		dst->zone = ZONE_PUBLIC;
 		dst->proto = (uint8_t)t->transport;

@@ -9,6 +9,7 @@
 #include "sdp/sdp.h"
 #include "auth.h"
 #include "reg.h"
+#include "trunk.h"
 
 /*
  * Sizes of what a leg remembers about its dialog. They bound memory per
@@ -141,6 +142,7 @@ struct b2bua {
 	struct hdr_policy *policy[ZONE_COUNT];   /* by the zone a message goes to */
 	struct leak_checker *leak;
 	struct reg *reg;                 /* registrations and the binding cache (reg.c) */
+	struct trunk_reg *treg;          /* our own registrations to trunks (trunk.c) */
 	struct auth *auth;               /* the SBC's own digest authentication (auth.c), or NULL */
 	struct trunk_calls trunk_calls[CONFIG_TRUNKS_MAX];
 	unsigned ntrunk_calls;
@@ -160,6 +162,8 @@ struct b2bua {
 	struct tmr cdr_tmr;              /* batches syncs: at most one per CDR_SYNC_MS */
 };
 
+/* A configured host: its literal, or what its name resolves to now (blocks: getaddrinfo). */
+int b2bua_host_resolve(const struct config_host *h, uint16_t port, struct sockaddr_storage *sa);
 /* The zone's SIP port for a transport: what Via and Contact say. */
 uint16_t b2bua_zone_port(const struct b2bua *b, unsigned zone, unsigned proto);
 struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size);

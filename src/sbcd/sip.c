@@ -135,6 +135,8 @@ int sbcd_sip_start(struct sbcd *s)
 	err = b2bua_alloc(&s->b2bua, &bc);
 	if (err)
 		return err;
+	/* the B2BUA may have sent already (trunk REGISTERs) or loaded timers (bindings) */
+	txn_timer_arm(s, time_mono_ms());
 	sip_transp_fail_set(s->transp, transp_conn_failed, s);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* test_auth: local digest authentication: RFC vectors, a real trace, challenges, nonces, replay, enumeration, users file, leaks and OOM. */
+/* test_auth: local digest authentication: RFC vectors, a real trace, challenges, nonces, replay, enumeration, users file, leaks and OOM; the client side against the vectors and the server. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1070,6 +1070,321 @@ static void test_names(void **state)
 	assert_string_equal(auth_result_name((enum auth_result)9), "?");
 }
 
+/* ---- client side (auth_client_pick, auth_client_answer) ---- */
+
+static struct sip_msg *rmsg;
+static char rmsg_text[8192];
+
+/* Decode a response (401 or 407) carrying the given header lines (each ending in CRLF). */
+static void resp_make(unsigned code, const char *lines)
+{
+	snprintf(rmsg_text, sizeof(rmsg_text),
+		 "SIP/2.0 %u %s\r\n"
+		 "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-1\r\n"
+		 "From: <sip:acme@sbc.example>;tag=1\r\n"
+		 "To: <sip:acme@sbc.example>;tag=2\r\n"
+		 "Call-ID: c1\r\n"
+		 "CSeq: 1 REGISTER\r\n"
+		 "%s"
+		 "Content-Length: 0\r\n\r\n", code, code == 407 ? "Proxy Authentication Required" : "Unauthorized",
+		 lines);
+	if (!rmsg)
+		assert_int_equal(sip_msg_alloc(&rmsg), 0);
+	assert_int_equal(sip_msg_decode_raw(rmsg, rmsg_text, strlen(rmsg_text), 0, NULL), 0);
+}
+
+/* Pick from rmsg and answer; the line written, NUL-terminated, in out. */
+static int client_answer(bool proxy, const struct auth_client_params *p, char *out, size_t size)
+{
+	struct wbuf wb;
+	struct pl val;
+	int err;
+
+	err = auth_client_pick(rmsg, proxy, &val, NULL);
+	if (err)
+		return err;
+	wbuf_init(&wb, out, size - 1);
+	err = auth_client_answer(&val, proxy, p, &wb);
+	out[wb.len] = '\0';
+	return err;
+}
+
+/* The value of a "Name: value\r\n" line, as a pl into line. */
+static struct pl line_value(const char *line)
+{
+	const char *colon = strchr(line, ':');
+	const char *end = strstr(line, "\r\n");
+
+	assert_non_null(colon);
+	assert_non_null(end);
+	return (struct pl){ colon + 2, (size_t)(end - colon - 2) };
+}
+
+/* RFC 2617 3.5 as a client: qop="auth,auth-int" offered, auth chosen, opaque echoed. */
+static void test_client_rfc2617(void **state)
+{
+	struct auth_client_params p = { "Mufasa", "Circle Of Life", PL("GET"), "/dir/index.html", 1, "0a4f113b" };
+	struct pl get = PL("GET");
+	char out[1024];
+	struct pl v;
+	struct auth *a;
+
+	(void)state;
+	resp_make(401, "WWW-Authenticate: Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", "
+		  "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"\r\n");
+	assert_int_equal(client_answer(false, &p, out, sizeof(out)), 0);
+	assert_string_equal(out, "Authorization: Digest username=\"Mufasa\", realm=\"testrealm@host.com\", "
+			    "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", "
+			    "response=\"6629fae49393a05397450978507c4ef1\", cnonce=\"0a4f113b\", qop=auth, nc=00000001, "
+			    "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"\r\n");
+	/* and the server side agrees */
+	a = auth_new("testrealm@host.com", "Mufasa:" MUFASA_2617_MD5 ":-\n");
+	v = line_value(out);
+	assert_int_equal(auth_response_verify(a, &get, &v), AUTH_OK);
+	mem_deref(a);
+	rmsg = mem_deref(rmsg);
+}
+
+/* RFC 7616 3.9.1: SHA-256 is chosen over MD5 in either order; each vector's response. */
+static void test_client_rfc7616(void **state)
+{
+	const char *sha = "WWW-Authenticate: Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", "
+			  "algorithm=SHA-256, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", "
+			  "opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"\r\n";
+	const char *md5 = "WWW-Authenticate: Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", "
+			  "algorithm=MD5, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", "
+			  "opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"\r\n";
+	struct auth_client_params p = { "Mufasa", "Circle of Life", PL("GET"), "/dir/index.html", 1,
+					"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ" };
+	char lines[2048], out[1024];
+	struct wbuf wb;
+	struct pl v;
+
+	(void)state;
+	for (int order = 0; order < 2; order++) {
+		snprintf(lines, sizeof(lines), "%s%s", order ? md5 : sha, order ? sha : md5);
+		resp_make(401, lines);
+		assert_int_equal(client_answer(false, &p, out, sizeof(out)), 0);
+		assert_string_equal(out, "Authorization: Digest username=\"Mufasa\", realm=\"http-auth@example.org\", "
+				    "nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", uri=\"/dir/index.html\", "
+				    "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\", "
+				    "algorithm=SHA-256, cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", "
+				    "qop=auth, nc=00000001, opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"\r\n");
+	}
+	/* the MD5 challenge answered on its own */
+	v = line_value(md5);
+	wbuf_init(&wb, out, sizeof(out) - 1);
+	assert_int_equal(auth_client_answer(&v, false, &p, &wb), 0);
+	out[wb.len] = '\0';
+	assert_non_null(strstr(out, "response=\"8ca523f5e9506fed4657c9700eebdbec\", algorithm=MD5,"));
+	rmsg = mem_deref(rmsg);
+}
+
+/* A challenge without qop: RFC 2617 3.2.2.1 (RFC 2069) response, no cnonce, nc or qop sent. */
+static void test_client_no_qop(void **state)
+{
+	struct auth_client_params p = { "acme", "s3cret", PL("REGISTER"), "sip:voip.example", 7, NULL };
+	char out[1024], ha1[65], ha2[65], want[65], line[1024];
+
+	(void)state;
+	resp_make(401, "WWW-Authenticate: Digest realm=\"voip.example\", nonce=\"n0nce\"\r\n");
+	assert_int_equal(client_answer(false, &p, out, sizeof(out)), 0);
+	hash_hex("MD5", ha1, "acme:voip.example:s3cret");
+	hash_hex("MD5", ha2, "REGISTER:sip:voip.example");
+	hash_hex("MD5", want, "%s:n0nce:%s", ha1, ha2);
+	snprintf(line, sizeof(line), "Authorization: Digest username=\"acme\", realm=\"voip.example\", "
+		 "nonce=\"n0nce\", uri=\"sip:voip.example\", response=\"%s\"\r\n", want);
+	assert_string_equal(out, line);
+	/* SHA-256 without qop (RFC 7616 keeps qop mandatory; answered all the same) */
+	resp_make(401, "WWW-Authenticate: Digest realm=\"voip.example\", nonce=\"n0nce\", algorithm=SHA-256\r\n");
+	assert_int_equal(client_answer(false, &p, out, sizeof(out)), 0);
+	hash_hex("SHA256", ha1, "acme:voip.example:s3cret");
+	hash_hex("SHA256", ha2, "REGISTER:sip:voip.example");
+	hash_hex("SHA256", want, "%s:n0nce:%s", ha1, ha2);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "algorithm=SHA-256\r\n"));
+	rmsg = mem_deref(rmsg);
+}
+
+/* Which challenge is answered, and which are not. */
+static void test_client_pick(void **state)
+{
+	struct pl v;
+	bool stale = true;
+
+	(void)state;
+	/* nothing we can do: auth-int only, -sess, SHA-512-256, Basic, no nonce, broken */
+	resp_make(401, "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess, qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256-sess, qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=SHA-512-256, qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Basic realm=\"r\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"\", qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r, nonce=\"n\"\r\n");
+	assert_int_equal(auth_client_pick(rmsg, false, &v, NULL), ENOENT);
+	/* the MD5 one among them is answered */
+	resp_make(401, "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=SHA-512-256, qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"m\", algorithm=md5, qop=\"auth\", stale=TRUE\r\n");
+	assert_int_equal(auth_client_pick(rmsg, false, &v, &stale), 0);
+	assert_non_null(memmem(v.p, v.l, "nonce=\"m\"", 9));
+	assert_true(stale);
+	/* the first of equals; stale false when absent */
+	resp_make(401, "WWW-Authenticate: Digest realm=\"r\", nonce=\"a\", algorithm=SHA-256, qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"b\", algorithm=SHA-256, qop=\"auth\"\r\n");
+	assert_int_equal(auth_client_pick(rmsg, false, &v, &stale), 0);
+	assert_non_null(memmem(v.p, v.l, "nonce=\"a\"", 9));
+	assert_false(stale);
+	/* a 407's challenge is in Proxy-Authenticate */
+	resp_make(407, "Proxy-Authenticate: Digest realm=\"r\", nonce=\"p\", qop=\"auth\"\r\n");
+	assert_int_equal(auth_client_pick(rmsg, false, &v, NULL), ENOENT);
+	assert_int_equal(auth_client_pick(rmsg, true, &v, NULL), 0);
+	assert_non_null(memmem(v.p, v.l, "nonce=\"p\"", 9));
+	/* a value folded over two lines would carry CR LF into our request: not answered */
+	resp_make(401, "WWW-Authenticate: Digest realm=\"r\", nonce=\"a\r\n b\", qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\", nonce=\"a\", opaque=\"x\r\n\ty\", qop=\"auth\"\r\n"
+		  "WWW-Authenticate: Digest realm=\"r\r\n s\", nonce=\"a\", qop=\"auth\"\r\n");
+	assert_int_equal(sip_msg_hdr_count(rmsg, SIP_HDR_WWW_AUTHENTICATE), 3);
+	assert_int_equal(auth_client_pick(rmsg, false, &v, NULL), ENOENT);
+	/* no challenge at all */
+	resp_make(401, "");
+	assert_int_equal(auth_client_pick(rmsg, false, &v, NULL), ENOENT);
+	rmsg = mem_deref(rmsg);
+}
+
+/* Bad parameters, a challenge too large, no room, quoting, random cnonces. */
+static void test_client_errors(void **state)
+{
+	struct auth_client_params p = { "acme", "pw", PL("REGISTER"), "sip:r", 1, NULL };
+	struct pl chal = PL("Digest realm=\"r\", nonce=\"n\", qop=\"auth\"");
+	char out[1024], big[AUTH_CHAL_MAX + 64], first[64];
+	const char *quoted = "Proxy-Authorization: Digest username=\"a\\\"c\\\\e\", realm=";
+	const char *c;
+	struct wbuf wb;
+
+	(void)state;
+	wbuf_init(&wb, out, sizeof(out));
+	p.nc = 0;
+	assert_int_equal(auth_client_answer(&chal, false, &p, &wb), EINVAL);
+	p.nc = 1;
+	p.user = "";
+	assert_int_equal(auth_client_answer(&chal, false, &p, &wb), EINVAL);
+	p.user = "acme";
+	p.cnonce = "a\"b";
+	assert_int_equal(auth_client_answer(&chal, false, &p, &wb), EINVAL);
+	p.cnonce = NULL;
+	assert_int_equal(auth_client_answer(&chal, false, NULL, &wb), EINVAL);
+	assert_int_equal(wb.len, 0);
+	/* an oversized challenge is not answered */
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "Digest realm=\"r\", nonce=\"", 25);
+	memcpy(big + sizeof(big) - 2, "\"", 2);
+	assert_int_equal(auth_client_answer(&(struct pl){ big, sizeof(big) - 1 }, false, &p, &wb), EMSGSIZE);
+	/* no room: nothing written */
+	wbuf_init(&wb, out, 100);
+	assert_int_equal(wbuf_put_str(&wb, "X: 1\r\n"), 0);
+	assert_int_equal(auth_client_answer(&chal, false, &p, &wb), ENOSPC);
+	assert_int_equal(wb.len, 6);
+	/* a user name with '"' and '\' is a quoted-pair each; a random cnonce of 32 hex digits */
+	p.user = "a\"c\\e";
+	wbuf_init(&wb, out, sizeof(out) - 1);
+	assert_int_equal(auth_client_answer(&chal, true, &p, &wb), 0);
+	out[wb.len] = '\0';
+	assert_true(strncmp(out, quoted, strlen(quoted)) == 0);
+	c = strstr(out, "cnonce=\"");
+	assert_non_null(c);
+	assert_int_equal(strspn(c + 8, "0123456789abcdef"), 2 * AUTH_CNONCE_BYTES);
+	snprintf(first, sizeof(first), "%.32s", c + 8);
+	wbuf_init(&wb, out, sizeof(out) - 1);
+	assert_int_equal(auth_client_answer(&chal, true, &p, &wb), 0);
+	out[wb.len] = '\0';
+	assert_null(strstr(out, first));
+	/* the password never appears */
+	p.password = "pw-Secret-1";
+	wbuf_init(&wb, out, sizeof(out) - 1);
+	assert_int_equal(auth_client_answer(&chal, false, &p, &wb), 0);
+	out[wb.len] = '\0';
+	assert_null(strstr(out, "Secret"));
+}
+
+/*
+ * Round trip: our own server's challenge (both algorithms), answered by
+ * the client, accepted by auth_check; the next request on the same nonce
+ * with nc 2; a replayed nc, a wrong password, a 407 for an INVITE.
+ */
+static void test_client_round_trip(void **state)
+{
+	struct auth_client_params p = { "alice", "wonderland", PL("REGISTER"), "sip:sbc.example", 1, NULL };
+	struct config_auth c;
+	char chal[1024], line[1024], hv[1024];
+	const char *user = NULL;
+	struct wbuf wb;
+	struct pl v;
+	struct auth *a;
+
+	(void)state;
+	a = auth_std();
+	for (int proxy = 0; proxy < 2; proxy++) {
+		const char *method = proxy ? "INVITE" : "REGISTER";
+		const char *ruri = proxy ? "sip:4930123@sbc.example;user=phone" : "sip:sbc.example";
+
+		p.method = pl_from_str(method);
+		p.uri = ruri;
+		p.nc = 1;
+		wbuf_init(&wb, chal, sizeof(chal) - 1);
+		assert_int_equal(auth_challenge_write(a, proxy, false, 1000, &wb), 0);
+		chal[wb.len] = '\0';
+		resp_make(proxy ? 407 : 401, chal);
+		assert_int_equal(client_answer(proxy, &p, line, sizeof(line)), 0);
+		assert_non_null(strstr(line, "algorithm=SHA-256"));
+		v = line_value(line);
+		snprintf(hv, sizeof(hv), "%.*s", (int)v.l, v.p);
+		msg_make(method, ruri, proxy ? "Proxy-Authorization" : "Authorization", hv);
+		assert_int_equal(auth_check(a, msg, proxy, 2000, &user), AUTH_OK);
+		assert_string_equal(user, "alice");
+		/* the same answer again: a replay */
+		assert_int_equal(auth_check(a, msg, proxy, 2000, &user), AUTH_FAIL);
+		/* the next request on that nonce counts 2 (what a refresh with cached credentials does) */
+		p.nc = 2;
+		assert_int_equal(client_answer(proxy, &p, line, sizeof(line)), 0);
+		v = line_value(line);
+		snprintf(hv, sizeof(hv), "%.*s", (int)v.l, v.p);
+		msg_make(method, ruri, proxy ? "Proxy-Authorization" : "Authorization", hv);
+		assert_int_equal(auth_check(a, msg, proxy, 3000, &user), AUTH_OK);
+		/* a wrong password */
+		p.nc = 3;
+		p.password = "wonderlanD";
+		assert_int_equal(client_answer(proxy, &p, line, sizeof(line)), 0);
+		v = line_value(line);
+		snprintf(hv, sizeof(hv), "%.*s", (int)v.l, v.p);
+		msg_make(method, ruri, proxy ? "Proxy-Authorization" : "Authorization", hv);
+		assert_int_equal(auth_check(a, msg, proxy, 3000, &user), AUTH_FAIL);
+		p.password = "wonderland";
+	}
+	mem_deref(a);
+	/* a server offering MD5 only gets MD5 */
+	c = cfg_make(REALM, CONFIG_AUTH_MD5);
+	snprintf(hv, sizeof(hv), "alice:%s:-\n", alice_md5);
+	users_write(hv);
+	assert_int_equal(auth_alloc(&a, &c, NULL, &errs), 0);
+	p.method = pl_from_str("REGISTER");
+	p.uri = "sip:sbc.example";
+	p.nc = 1;
+	wbuf_init(&wb, chal, sizeof(chal) - 1);
+	assert_int_equal(auth_challenge_write(a, false, false, 1000, &wb), 0);
+	chal[wb.len] = '\0';
+	resp_make(401, chal);
+	assert_int_equal(client_answer(false, &p, line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "algorithm=MD5"));
+	v = line_value(line);
+	snprintf(hv, sizeof(hv), "%.*s", (int)v.l, v.p);
+	msg_make("REGISTER", "sip:sbc.example", "Authorization", hv);
+	assert_int_equal(auth_check(a, msg, false, 2000, &user), AUTH_OK);
+	mem_deref(a);
+	msg_free();
+	rmsg = mem_deref(rmsg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
 
 int main(void)
@@ -1096,6 +1411,12 @@ int main(void)
 		T(test_oom),
 		T(test_sbc_passwd),
 		T(test_names),
+		T(test_client_rfc2617),
+		T(test_client_rfc7616),
+		T(test_client_no_qop),
+		T(test_client_pick),
+		T(test_client_errors),
+		T(test_client_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
