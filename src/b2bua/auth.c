@@ -143,24 +143,13 @@ static void err_add(struct config_errors *errs, const char *name, unsigned line,
 	va_end(ap);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 2 * n hex digits (any case) into n bytes; false on anything else. */
 static bool hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
 {
 	if (len != 2 * n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

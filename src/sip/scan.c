@@ -233,17 +233,6 @@ int sip_unquote(const struct pl *quoted, char *out, size_t size, size_t *len)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Every % followed by two hex digits? */
 bool sip_escapes_valid(const struct pl *pl)
 {
@@ -252,7 +241,7 @@ bool sip_escapes_valid(const struct pl *pl)
 			continue;
 		if (pl->l - i < 3)
 			return false;
-		if (hexval(pl->p[i + 1]) < 0 || hexval(pl->p[i + 2]) < 0)
+		if (hex_digit(pl->p[i + 1]) < 0 || hex_digit(pl->p[i + 2]) < 0)
 			return false;
 		i += 2;
 	}
@@ -275,8 +264,8 @@ int sip_unescape(const struct pl *in, char *out, size_t size, size_t *len)
 
 			if (in->l - i < 3)
 				return EBADMSG;
-			hi = hexval(in->p[i + 1]);
-			lo = hexval(in->p[i + 2]);
+			hi = hex_digit(in->p[i + 1]);
+			lo = hex_digit(in->p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return EBADMSG;
 			c = (char)(hi << 4 | lo);

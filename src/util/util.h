@@ -39,6 +39,18 @@ int pl_strcpy(const struct pl *pl, char *buf, size_t size);
 const char *pl_chr(const struct pl *pl, char c);
 size_t pl_offset(const struct pl *outer, const struct pl *inner);
 
+/* The value of a hex digit (either case), or -1. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Drop the first n bytes (n <= pl->l). */
 static inline void pl_advance(struct pl *pl, size_t n)
 {
