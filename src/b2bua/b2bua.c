@@ -185,14 +185,7 @@ static bool for_us(struct b2bua *b, struct sip_msg *req)
  */
 struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size)
 {
-	const struct sip_hdr *cid = sip_msg_hdr(req, SIP_HDR_CALL_ID);
-	const struct sip_hdr *cseq = sip_msg_hdr(req, SIP_HDR_CSEQ);
-	const struct sip_addr *from;
-	uint32_t h1 = cid ? hash_keyed(cid->val.p, cid->val.l) : 0;
-	uint32_t h2 = cseq ? hash_keyed(cseq->val.p, cseq->val.l) : 0;
-	uint32_t h3 = sip_msg_from(req, &from) == 0 ? hash_keyed(from->tag.p, from->tag.l) : 0;
-
-	snprintf(buf, size, "%08x%08x", h1 ^ h3, h2);
+	sip_stateless_tag(req, buf, size);
 	return pl_from_str(buf);
 }
 

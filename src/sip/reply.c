@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sip_int.h"
@@ -228,6 +229,25 @@ int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reaso
 	if (err)
 		out->len = start;
 	return err;
+}
+
+/*
+ * A To tag for an answer given without state: a keyed hash (per-process
+ * SipHash key) of the Call-ID, the From tag, CSeq and the top Via, so a
+ * retransmission gets the same tag and nobody can predict one.
+ */
+void sip_stateless_tag(const struct sip_msg *req, char *buf, size_t size)
+{
+	static const enum sip_hdr_id ids[] = { SIP_HDR_CALL_ID, SIP_HDR_FROM, SIP_HDR_CSEQ,
+					       SIP_HDR_VIA };
+	uint32_t h[ARRAY_SIZE(ids)];
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		const struct sip_hdr *hd = sip_msg_hdr(req, ids[i]);
+
+		h[i] = hd ? hash_keyed(hd->val.p, hd->val.l) : 0;
+	}
+	snprintf(buf, size, "sbc%08x%08x", h[0] ^ h[1], h[2] ^ h[3]);
 }
 
 /*

@@ -380,6 +380,8 @@ int sip_msg_encode(struct sip_msg *msg, struct wbuf *out);
 int sip_reply_build(const struct sip_msg *req, uint16_t scode, const char *reason,
 		    const struct pl *totag, const struct pl *extra, struct wbuf *out);
 int sip_reply_dest(const struct sip_msg *req, struct sip_peer *dst);
+/* A To tag for a stateless answer: the same for a retransmission, unpredictable (buf: 20 bytes). */
+void sip_stateless_tag(const struct sip_msg *req, char *buf, size_t size);
 int sip_hdr_write(struct wbuf *out, const char *name, const struct pl *val);
 const char *sip_reason_phrase(uint16_t scode);
 

@@ -121,16 +121,6 @@ static void log_reject(const struct sip_transp *t, unsigned zone, enum sip_rejec
  * To-tag for a stateless response: derived from the Call-ID and the top
  * branch, so a retransmitted request gets the same tag (RFC 3261 8.2.6.2).
  */
-static void stateless_tag(const struct sip_msg *req, char *buf, size_t size)
-{
-	const struct sip_hdr *cid = sip_msg_hdr(req, SIP_HDR_CALL_ID);
-	const struct sip_hdr *via = sip_msg_hdr(req, SIP_HDR_VIA);
-	uint32_t h1 = cid ? hash_keyed(cid->val.p, cid->val.l) : 0;
-	uint32_t h2 = via ? hash_keyed(via->val.p, via->val.l) : 0;
-
-	snprintf(buf, size, "sbc%08x%08x", h1, h2);
-}
-
 /* Answer a request without a transaction (rejections before the transaction layer). */
 int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t scode,
 		     const char *reason, const struct pl *extra)
@@ -146,7 +136,7 @@ int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t s
 	err = sip_reply_dest(req, &dst);
 	if (err)
 		return err;
-	stateless_tag(req, tag, sizeof(tag));
+	sip_stateless_tag(req, tag, sizeof(tag));
 	totag = pl_from_str(tag);
 	wbuf_init(&wb, t->out, sizeof(t->out));
 	err = sip_reply_build(req, scode, reason, &totag, extra, &wb);
