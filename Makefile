@@ -125,7 +125,7 @@ test: deps
 
 # Each benchmark prints its figures; none of them asserts. The network ones
 # build their own namespaces (root) and take a few minutes each.
-BENCHES   ?= sip options calls rtp
+BENCHES   ?= sip options calls rtp reg
 
 bench: all
 	@for b in $(BENCHES); do \
