@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "b2bua/auth.h"
+#include "unit.h"
 
 #define REALM "sbc.example"
 /* HA1s computed with Python's hashlib, not with the code under test */
@@ -26,7 +27,6 @@
 static char tmpdir[64];
 static char users_path[128];
 static struct config_errors errs;
-static size_t nalloc_start;
 static char alice_md5[33], alice_sha[65];
 
 static int group_setup(void **state)
@@ -48,21 +48,6 @@ static int group_teardown(void **state)
 	(void)state;
 	unlink(users_path);
 	rmdir(tmpdir);
-	return 0;
-}
-
-static int leak_setup(void **state)
-{
-	(void)state;
-	nalloc_start = mem_nalloc();
-	return 0;
-}
-
-static int leak_teardown(void **state)
-{
-	(void)state;
-	mem_fail_after(-1);
-	assert_int_equal(mem_nalloc(), nalloc_start);
 	return 0;
 }
 
@@ -1385,7 +1370,7 @@ static void test_client_round_trip(void **state)
 	rmsg = mem_deref(rmsg);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, unit_leak_setup, unit_leak_teardown)
 
 int main(void)
 {

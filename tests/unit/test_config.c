@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "unit.h"
 
 #define ROOTFS_CONF TEST_DATA_DIR "/../../../rootfs/etc/sbc/sbc.ini"
 #define FULL_CONF   TEST_DATA_DIR "/configs/full.ini"
@@ -25,7 +26,6 @@
 static char tmpdir[64];
 static char conf_path[128];
 static struct config_errors errs;
-static size_t nalloc_start;
 
 static int group_setup(void **state)
 {
@@ -42,22 +42,6 @@ static int group_teardown(void **state)
 	(void)state;
 	unlink(conf_path);
 	rmdir(tmpdir);
-	return 0;
-}
-
-static int leak_setup(void **state)
-{
-	(void)state;
-	nalloc_start = mem_nalloc();
-	return 0;
-}
-
-/* Every test must give back every allocation. */
-static int leak_teardown(void **state)
-{
-	(void)state;
-	mem_fail_after(-1);
-	assert_int_equal(mem_nalloc(), nalloc_start);
 	return 0;
 }
 
@@ -862,7 +846,7 @@ static void test_oom(void **state)
 	mem_deref(cfg);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, unit_leak_setup, unit_leak_teardown)
 
 int main(void)
 {

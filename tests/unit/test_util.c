@@ -13,23 +13,8 @@
 #include <unistd.h>
 
 #include "util/util.h"
+#include "unit.h"
 
-static size_t nalloc_start;
-
-static int setup(void **state)
-{
-	(void)state;
-	nalloc_start = mem_nalloc();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mem_fail_after(-1);
-	assert_int_equal(mem_nalloc(), nalloc_start);
-	return 0;
-}
 
 static void test_pl_u32(void **state)
 {
@@ -370,18 +355,18 @@ static void test_htable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pl_u32, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pl_compare_trim, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mem_refs_and_destructor, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wbuf_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tmr_order_cancel_rearm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tmr_many, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_excerpt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_level_parse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_write_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_siphash_vectors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_htable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pl_u32, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_pl_compare_trim, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_mem_refs_and_destructor, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_wbuf_bounds, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_splice, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_tmr_order_cancel_rearm, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_tmr_many, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_log_excerpt, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_log_level_parse, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_file_write_atomic, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_siphash_vectors, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_htable, unit_leak_setup, unit_leak_teardown),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
