@@ -34,6 +34,7 @@ static void call_destroy(void *data)
 	free(c->binv);
 	free(c->ack);
 	free(c->answer2xx);
+	mem_deref(c->ms);   /* normally gone at call_end; never left behind */
 }
 
 static uint64_t call_hash_key(uint64_t id)
@@ -1273,6 +1274,19 @@ static void on_relay_resp(struct txn_client *ct, int err, const struct sip_msg *
 	}
 	if (resp->scode == 100)
 		return;
+	if (c->state == CALL_ENDED && !r->done) {
+		/*
+		 * The call ended (BYE, media timeout) while this request was on the
+		 * other leg: its answer must not touch media again (a new session
+		 * would outlive the call). The asker gets 481: the dialog is gone.
+		 */
+		struct pl tag = PL_INIT;
+
+		txn_server_reply(r->st, 481, NULL, &tag, NULL, b->now);
+		r->done = true;
+		mem_deref(r);
+		return;
+	}
 	if (r->done) {
 		/* a retransmitted 2xx of the re-INVITE: our ACK went missing */
 		if (r->mid == SIP_METHOD_INVITE && resp->scode >= 200 && resp->scode < 300 && c->ack)
@@ -1334,8 +1348,9 @@ static int refer_to(struct call *c, unsigned o, struct sip_msg *req, struct wbuf
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REFER_TO);
 	bool pub = c->leg[o].zone == ZONE_PUBLIC;
-	char raw[LEG_ROUTE_MAX], mapped[LEG_CALLID_MAX + 2 * LEG_TAG_MAX + 64];
-	struct pl hdrs, item, others = PL_INIT;
+	char raw[LEG_ROUTE_MAX], mapped[LEG_CALLID_MAX + 2 * LEG_TAG_MAX + 64], obuf[LEG_ROUTE_MAX];
+	struct pl hdrs, item, others;
+	struct wbuf owb;
 	struct sip_addr ra;
 	size_t n, nothers = 0;
 	bool replaces = false;
@@ -1345,6 +1360,7 @@ static int refer_to(struct call *c, unsigned o, struct sip_msg *req, struct wbuf
 		return EBADMSG;
 	if (pub && !ra.uri.is_sip)
 		return EPERM;
+	wbuf_init(&owb, obuf, sizeof(obuf));
 	hdrs = ra.uri.headers;
 	if (hdrs.l)
 		pl_advance(&hdrs, 1);   /* the '?' */
@@ -1360,10 +1376,9 @@ static int refer_to(struct call *c, unsigned o, struct sip_msg *req, struct wbuf
 		name.p = item.p;
 		name.l = eq ? (size_t)(eq - item.p) : item.l;
 		if (!pl_caseeq_str(&name, "Replaces")) {
-			/* kept in order toward the private side; pl spans them all */
-			if (!nothers++)
-				others.p = item.p;
-			others.l = (size_t)(item.p + item.l - others.p);
+			/* kept in order toward the private side, the Replaces left out */
+			if ((nothers++ && wbuf_put(&owb, "&", 1)) || wbuf_put_pl(&owb, &item))
+				return ENAMETOOLONG;
 			continue;
 		}
 		if (replaces || !eq)
@@ -1382,6 +1397,8 @@ static int refer_to(struct call *c, unsigned o, struct sip_msg *req, struct wbuf
 	}
 	if (!replaces && !pub)
 		return wbuf_printf(out, "Refer-To: %.*s\r\n", (int)h->val.l, h->val.p);
+	others.p = obuf;
+	others.l = owb.len;
 	if (pub) {
 		err = wbuf_printf(out, "Refer-To: <sip:%.*s%s%s", (int)ra.uri.user.l, ra.uri.user.p,
 				  ra.uri.user.l ? "@" : "", c->b->bc.host[ZONE_PUBLIC]);

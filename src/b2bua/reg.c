@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "call.h"
@@ -58,6 +59,7 @@ struct reg_relay {
 	unsigned n;
 	struct binding *bd[REG_CONTACTS_MAX];
 	uint32_t asked[REG_CONTACTS_MAX];   /* expiry the phone asked for, per binding */
+	bool nat[REG_CONTACTS_MAX];         /* its Contact is not its source */
 	uint32_t cseq;
 	char callid[REG_CALLID_MAX];
 };
@@ -446,6 +448,21 @@ void reg_flush(struct reg *r)
 	}
 }
 
+/* Strings of a saved binding that may go into SIP again: printable, no URI breakers, a token's alphabet. */
+static bool saved_ok(const char *aor, const char *contact, const char *token, const char *callid)
+{
+	if (!*aor || !*contact || !json_plain(aor) || !json_plain(contact) ||
+	    (callid && !json_plain(callid)) || strpbrk(contact, "<> \"") || strpbrk(aor, "<> \"") ||
+	    strncasecmp(contact, "sip", 3))
+		return false;
+	for (const char *t = token; *t; t++) {
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+		      *t == '-' || *t == '_'))
+			return false;
+	}
+	return true;
+}
+
 /* One saved binding back; false when it is malformed or has lapsed. */
 static bool reg_load_one(struct reg *r, json_t *o, uint64_t wnow)
 {
@@ -466,7 +483,10 @@ static bool reg_load_one(struct reg *r, json_t *o, uint64_t wnow)
 			"core_expires", &cexp, "core_due", &cdue))
 		return false;
 	v = pl_from_str(proto);
-	if (strlen(aor) >= REG_AOR_MAX || strlen(contact) >= REG_CONTACT_MAX ||
+	/* the file is ours (0600), but what goes into SIP from it is checked as if it were not */
+	if (!saved_ok(aor, contact, token, callid) ||
+	    cexp > (json_int_t)(wnow + 2ULL * rc->core_expires + 86400) || pexp > cexp || cdue > cexp ||
+	    strlen(aor) >= REG_AOR_MAX || strlen(contact) >= REG_CONTACT_MAX ||
 	    strlen(token) != TOKEN_TEXT_LEN || (callid && strlen(callid) >= REG_CALLID_MAX) ||
 	    cexp <= (json_int_t)wnow || port < 1 || port > 65535 || sip_proto_lookup(&v, &p) ||
 	    net_sa_from_str(&peer.addr, src, (uint16_t)port))
@@ -559,8 +579,12 @@ static void relay_free(void *data)
 
 	rr->st = txn_server_release(rr->st);
 	rr->ct = txn_client_release(rr->ct);
-	for (unsigned i = 0; i < rr->n; i++)
+	for (unsigned i = 0; i < rr->n; i++) {
+		/* a binding the core did not confirm (401, 403, no answer) goes at once */
+		if (rr->bd[i]->r && !rr->bd[i]->core_exp)
+			binding_unlink(rr->bd[i]);
 		mem_deref(rr->bd[i]);
+	}
 }
 
 /* The phone's 200: the Contacts of the AOR's live bindings, with what is left of their expiry. */
@@ -637,7 +661,8 @@ static uint32_t core_granted(struct binding *bd, struct sip_msg *resp, uint32_t 
 	return asked;
 }
 
-static void confirm(struct reg_relay *rr, struct binding *bd, uint32_t core_s, uint32_t asked)
+static void confirm(struct reg_relay *rr, struct binding *bd, uint32_t core_s, uint32_t asked,
+		    bool nat)
 {
 	struct reg *r = rr->r;
 	struct b2bua *b = r->b;
@@ -655,6 +680,7 @@ static void confirm(struct reg_relay *rr, struct binding *bd, uint32_t core_s, u
 	bd->callid = strdup(rr->callid);
 	bd->cseq = rr->cseq;
 	binding_set_peer(bd, &rr->src);
+	bd->nat = nat;
 	binding_keepalive_plan(bd);
 	binding_arm(bd);
 	reg_dirty(r);
@@ -680,8 +706,15 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 		 */
 		bool cached = rr->n > 0 && !rr->star;
 
+		/*
+		 * Only the phone the core accepted, as the cache would have answered it
+		 * (same source, same Call-ID): an unauthenticated REGISTER must not
+		 * move a binding while the core cannot say no.
+		 */
 		for (unsigned i = 0; i < rr->n && cached; i++)
-			cached = rr->bd[i]->r && rr->bd[i]->core_exp > b->now && rr->asked[i];
+			cached = rr->bd[i]->r && rr->bd[i]->core_exp > b->now && rr->asked[i] &&
+				 src_eq(&rr->bd[i]->peer, &rr->src) && rr->bd[i]->callid &&
+				 !strcmp(rr->bd[i]->callid, rr->callid);
 		if (cached) {
 			for (unsigned i = 0; i < rr->n; i++) {
 				struct binding *bd = rr->bd[i];
@@ -691,7 +724,6 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 				bd->phone_exp = MIN(b->now + 1000ULL * MIN(rr->asked[i], rc->phone_expires),
 						    bd->core_exp);
 				bd->core_due = b->now + (uint64_t)g * 1000ULL * rc->grace_s / 255;
-				binding_set_peer(bd, &rr->src);
 				binding_arm(bd);
 			}
 			reply_phone(r, rr->st, 200, rr->aor, NULL, &totag);
@@ -730,7 +762,7 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 			if (!rr->asked[i] || !granted)
 				binding_unlink(bd);
 			else
-				confirm(rr, bd, granted, rr->asked[i]);
+				confirm(rr, bd, granted, rr->asked[i], rr->nat[i]);
 		}
 		reply_phone(r, rr->st, 200, rr->aor, resp, &totag);
 		mem_deref(rr);
@@ -875,10 +907,12 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 			txn_server_reply(st, 503, NULL, &tag, NULL, b->now);
 			return;
 		}
-		bd->nat = behind_nat(&ct[i].addr.uri, &req->src);
-		if (!bd->core_exp)
+		if (!bd->core_exp) {
+			bd->nat = behind_nat(&ct[i].addr.uri, &req->src);
 			binding_arm(bd);   /* pending: dropped if the core never confirms it */
+		}
 		rr->bd[rr->n] = mem_ref(bd);
+		rr->nat[rr->n] = behind_nat(&ct[i].addr.uri, &req->src);
 		rr->asked[rr->n++] = e;
 	}
 	wbuf_init(&wb, b->out, sizeof(b->out));

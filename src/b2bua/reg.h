@@ -17,7 +17,7 @@ enum {
 	REG_CONTACTS_MAX = 8,       /* Contacts in one REGISTER */
 	REG_BINDINGS_MAX = 1000000, /* bindings in all */
 	REG_BUCKETS = 1 << 17,
-	REG_PENDING_MS = 32000,     /* a binding the core never confirmed lives this long */
+	REG_PENDING_MS = 40000,     /* backstop: a pending binding goes with its relay (Timer F, 32 s) */
 	REG_SAVE_MS = 10000,        /* the cache is written at most this often when it changed */
 };
 
