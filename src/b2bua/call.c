@@ -465,9 +465,15 @@ static void leg_send_own(struct call *c, unsigned li, const char *method, const 
 	struct wbuf wb;
 
 	wbuf_init(&wb, b->out, sizeof(b->out));
-	if (leg_request(c, li, &m, ++l->lcseq, false, NULL, extra, NULL, &wb) ||
-	    leak_guard(c, l->zone, wb.p, wb.len))
+	if (leg_request(c, li, &m, ++l->lcseq, false, NULL, extra, NULL, &wb))
 		return;
+	if (leak_guard(c, l->zone, wb.p, wb.len)) {
+		/* a carried Reason named the private side: the leg still must end, without it */
+		wbuf_init(&wb, b->out, sizeof(b->out));
+		if (!extra || leg_request(c, li, &m, l->lcseq, false, NULL, NULL, NULL, &wb) ||
+		    leak_guard(c, l->zone, wb.p, wb.len))
+			return;
+	}
 	txn_client_request(NULL, b->bc.txn, &l->peer, wb.p, wb.len, ignore_response, NULL, b->now);
 }
 
@@ -823,6 +829,11 @@ static void on_ist_event(struct txn_server *st, int err, const struct sip_msg *m
 
 		if (h && fmt(reason, sizeof(reason), "Reason: %.*s\r\n", (int)h->val.l, h->val.p))
 			reason[0] = '\0';   /* too long to carry: the CANCEL goes without it */
+		if (reason[0] && c->leg[LEG_B].zone == ZONE_PUBLIC &&
+		    leak_check(b->leak, reason, strlen(reason), 0, NULL) == EACCES) {
+			b->stats.leaks_blocked++;
+			reason[0] = '\0';   /* it names the private side: the CANCEL goes without it */
+		}
 	}
 	if (c->ict) {
 		struct pl extra = pl_from_str(reason);

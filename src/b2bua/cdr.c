@@ -187,8 +187,11 @@ void call_record(struct call *c)
 		      "final", (int)c->final_code,
 		      "cause", c->cause,
 		      "media", media);
-	if (!o)
+	if (!o) {
+		/* jansson refuses strings that are not UTF-8: say so rather than lose it quietly */
+		log_warn("call %llu: no call record (a value is not UTF-8)", (unsigned long long)c->id);
 		return;
+	}
 	line = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!line)

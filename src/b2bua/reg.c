@@ -229,7 +229,7 @@ static void keepalive_send(struct binding *bd)
 		     bs(bd, BS_CONTACT), b->bc.host[ZONE_PUBLIC],
 		     b2bua_zone_port(b, ZONE_PUBLIC, SIP_PROTO_UDP), branch, b->bc.host[ZONE_PUBLIC],
 		     cid + 16, bs(bd, BS_CONTACT), cid);
-	if (n > 0 && (size_t)n < sizeof(buf))
+	if (n > 0 && (size_t)n < sizeof(buf) && leak_check(b->leak, buf, (size_t)n, 0, NULL) == 0)
 		txn_client_request(NULL, b->bc.txn, &bd->peer, buf, (size_t)n, keepalive_resp, r,
 				   b->now);
 }
