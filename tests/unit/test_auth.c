@@ -53,23 +53,13 @@ static int group_teardown(void **state)
 
 static void dump_errors(void)
 {
-	for (unsigned i = 0; i < errs.n; i++)
-		print_message("  error: %s\n", errs.msg[i]);
+	unit_dump_errors(&errs);
 }
 
-/* True when errs holds exactly "USERS_PATH: rest". */
+/* True when errs holds exactly the line "USERS_PATH: rest". */
 static bool has_error(const char *rest)
 {
-	char want[CONFIG_ERROR_LEN];
-
-	snprintf(want, sizeof(want), "%s: %s", users_path, rest);
-	for (unsigned i = 0; i < errs.n; i++) {
-		if (strcmp(errs.msg[i], want) == 0)
-			return true;
-	}
-	print_message("missing error: %s\n", want);
-	dump_errors();
-	return false;
+	return unit_has_error(&errs, users_path, rest);
 }
 
 static void users_write(const char *text)

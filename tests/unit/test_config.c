@@ -64,23 +64,13 @@ static int load(const char *text, struct sbc_config **cfgp)
 
 static void dump_errors(void)
 {
-	for (unsigned i = 0; i < errs.n; i++)
-		print_message("  error: %s\n", errs.msg[i]);
+	unit_dump_errors(&errs);
 }
 
 /* True when errs holds exactly the line "CONF_PATH: rest". */
 static bool has_error(const char *rest)
 {
-	char want[CONFIG_ERROR_LEN];
-
-	snprintf(want, sizeof(want), "%s: %s", conf_path, rest);
-	for (unsigned i = 0; i < errs.n; i++) {
-		if (strcmp(errs.msg[i], want) == 0)
-			return true;
-	}
-	print_message("missing error: %s\n", want);
-	dump_errors();
-	return false;
+	return unit_has_error(&errs, conf_path, rest);
 }
 
 /* The file must be refused with exactly this one error. */
