@@ -114,9 +114,13 @@ static void binding_unlink(struct binding *bd)
 	mem_deref(bd);
 }
 
-/* A new binding for aor and contact (not yet confirmed by the core). */
+/*
+ * A new binding for aor and contact (not yet confirmed by the core), with
+ * saved as its token (one the core already holds, from the cache file) or,
+ * when NULL, a new one.
+ */
 static struct binding *binding_new(struct reg *r, const char *aor, const struct pl *contact,
-				   const struct sip_peer *src)
+				   const struct sip_peer *src, const char *saved)
 {
 	struct b2bua *b = r->b;
 	struct b2bua_token t = { .kind = TOKEN_KIND_BINDING, .zone = ZONE_PRIVATE };
@@ -125,11 +129,17 @@ static struct binding *binding_new(struct reg *r, const char *aor, const struct 
 	struct binding *bd;
 	uint8_t rnd[8];
 
-	if (r->stats.bindings >= REG_BINDINGS_MAX || random_bytes(rnd, sizeof(rnd)))
+	if (r->stats.bindings >= REG_BINDINGS_MAX)
 		return NULL;
-	memcpy(&t.id, rnd, sizeof(t.id));
-	if (token_encode(b->tk, &t, tok, sizeof(tok)))
-		return NULL;
+	if (saved) {
+		snprintf(tok, sizeof(tok), "%s", saved);
+	} else {
+		if (random_bytes(rnd, sizeof(rnd)))
+			return NULL;
+		memcpy(&t.id, rnd, sizeof(t.id));
+		if (token_encode(b->tk, &t, tok, sizeof(tok)))
+			return NULL;
+	}
 	lt = strlen(tok);
 	bd = mem_zalloc(sizeof(*bd) + la + contact->l + lt + 3, binding_destroy);
 	if (!bd)
@@ -496,13 +506,9 @@ static bool reg_load_one(struct reg *r, json_t *o, uint64_t wnow)
 		return false;
 	peer.proto = (uint8_t)p;
 	v = pl_from_str(contact);
-	bd = binding_new(r, aor, &v, &peer);
+	bd = binding_new(r, aor, &v, &peer, token);   /* the core holds the saved token */
 	if (!bd)
 		return false;
-	/* the saved token, not the fresh one: the core holds that one */
-	htable_del(&r->by_tok, &bd->hn_tok);
-	memcpy(bd->str + bd->off[BS_TOKEN], token, TOKEN_TEXT_LEN + 1);
-	htable_add(&r->by_tok, &bd->hn_tok, hash_str(token));
 	bd->callid = callid ? strdup(callid) : NULL;
 	bd->cseq = (uint32_t)cseq;
 	bd->nat = nat;
@@ -898,7 +904,7 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 			return;
 		}
 		if (!bd && e)
-			bd = binding_new(r, rr->aor, &ct[i].addr.auri, &req->src);
+			bd = binding_new(r, rr->aor, &ct[i].addr.auri, &req->src, NULL);
 		if (!bd) {
 			if (!e)
 				continue;   /* removing what is not there */
