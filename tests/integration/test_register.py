@@ -103,21 +103,25 @@ class Registrar:
     TMP/NAME-db (write_subscribers); its control socket in the TestNet's
     short run folder, for kamcmd (contacts())."""
 
-    def __init__(self, net, ns, listens, users=None, nat=False, name="registrar"):
+    def __init__(self, net, ns, listens, users=None, nat=False, name="registrar",
+                 cfg=REGISTRAR_CFG, realm=REALM, defines=()):
         self.net = net
         self.ns = ns
         self.listens = tuple(listens)
         self.users = dict(USERS if users is None else users)
-        self.dbdir = write_subscribers(os.path.join(net.tmpdir, name + "-db"), self.users)
+        self.dbdir = write_subscribers(os.path.join(net.tmpdir, name + "-db"), self.users,
+                                       realm=realm)
         self.ctl = "unix:" + os.path.join(net.rundir, name + ".ctl")
         krun = os.path.join(net.rundir, name)
         os.makedirs(krun, exist_ok=True)
-        argv = [KAMAILIO, "-f", REGISTRAR_CFG, "-DD", "-E", "-x", "tlsf", "-m", "64",
+        argv = [KAMAILIO, "-f", cfg, "-DD", "-E", "-x", "tlsf", "-m", "64",
                 "-M", "16", "-Y", krun,
                 "-A", "LISTEN=udp:%s:%d" % (self.listens[0], SIP_PORT),
                 "-A", 'DBURL="text://%s"' % self.dbdir,
-                "-A", 'REALM="%s"' % REALM,
+                "-A", 'REALM="%s"' % realm,
                 "-A", 'CTL="%s"' % self.ctl]
+        for d in defines:
+            argv += ["-A", d]
         if len(self.listens) > 1:
             argv += ["-A", "LISTEN2=udp:%s:%d" % (self.listens[1], SIP_PORT)]
         if nat:

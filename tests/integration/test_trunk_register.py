@@ -61,32 +61,10 @@ class Provider(Registrar):
     wait_no_contacts) are test_register.Registrar's."""
 
     def __init__(self, net, algorithm="MD5", qop=True, max_expires=3600, name="provider"):
-        self.net = net
-        self.ns = "pub"
-        self.listens = (PROVIDER,)
-        self.users = {USER: PASSWORD}
-        self.dbdir = write_subscribers(os.path.join(net.tmpdir, name + "-db"), self.users,
-                                       realm=PROVIDER_REALM)
-        self.ctl = "unix:" + os.path.join(net.rundir, name + ".ctl")
-        krun = os.path.join(net.rundir, name)
-        os.makedirs(krun, exist_ok=True)
-        argv = [KAMAILIO, "-f", PROVIDER_CFG, "-DD", "-E", "-x", "tlsf", "-m", "64",
-                "-M", "16", "-Y", krun,
-                "-A", "LISTEN=udp:%s:%d" % (PROVIDER, SIP_PORT),
-                "-A", 'DBURL="text://%s"' % self.dbdir,
-                "-A", 'REALM="%s"' % PROVIDER_REALM,
-                "-A", 'CTL="%s"' % self.ctl,
-                "-A", 'ALGORITHM="%s"' % algorithm,
-                "-A", 'QOP="%s"' % ("1" if qop else "0"),
-                "-A", "MAX_EXPIRES=%d" % max_expires]
-        self.proc = net.popen("pub", argv, name=name, merge=True)
-        net.wait_listening("pub", "udp", PROVIDER, SIP_PORT, proc=self.proc)
-        deadline = time.monotonic() + 10
-        while self.rpc("core.version").returncode != 0:
-            if time.monotonic() >= deadline or not self.proc.running():
-                raise netns.NetError("kamailio's control socket %s does not answer:\n%s"
-                                     % (self.ctl, self.log()[-2000:]))
-            time.sleep(0.1)
+        super().__init__(net, "pub", (PROVIDER,), users={USER: PASSWORD}, name=name,
+                         cfg=PROVIDER_CFG, realm=PROVIDER_REALM,
+                         defines=('ALGORITHM="%s"' % algorithm, 'QOP="%s"' % ("1" if qop else "0"),
+                                  "MAX_EXPIRES=%d" % max_expires))
 
 
 @pytest.fixture
