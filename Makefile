@@ -32,7 +32,7 @@ CFLAGS    += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Isrc $(PKG_CFLAG
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 # Library modules, in dependency order (see docs/ARCHITECTURE.md).
-MODULES   := util config net sip sdp txn media b2bua
+MODULES   := util config net sip sdp txn media b2bua ctl
 LIB_SRC   := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libsbc.a

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "sbcd_int.h"
 
 /* Log target and level from [general], unless -d or -l decide. */
@@ -119,6 +120,7 @@ static int summary_start(struct sbcd *s)
 static const struct sbcd_module modules[] = {
 	{ "log", log_start, log_apply, NULL },
 	{ "data_dir", data_dir_start, data_dir_apply, NULL },
+	{ "control", sbcd_ctl_start, sbcd_ctl_apply, sbcd_ctl_stop },
 	{ "summary", summary_start, NULL, NULL },
 	{ "zones", sbcd_zones_start, sbcd_zones_apply, sbcd_zones_stop },
 	{ "sip", sbcd_sip_start, sbcd_sip_apply, sbcd_sip_stop },

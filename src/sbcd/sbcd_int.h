@@ -14,6 +14,7 @@ struct net_monitor;
 struct txn_layer;
 struct b2bua;
 struct media_engine;
+struct ctl;
 
 /* A zone as it runs: what the configuration said, resolved against the interface. */
 struct sbcd_zone {
@@ -44,6 +45,7 @@ struct sbcd {
 	struct event *ev_txn;
 	struct b2bua *b2bua;
 	struct media_engine *media;
+	struct ctl *ctl;                    /* the control socket */
 };
 
 /*
