@@ -32,7 +32,7 @@ CFLAGS    += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Isrc $(PKG_CFLAG
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 # Library modules, in dependency order (see docs/ARCHITECTURE.md).
-MODULES   := util config net sip sdp txn media b2bua ctl
+MODULES   := util config net sip sdp txn media guard b2bua ctl
 LIB_SRC   := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libsbc.a
@@ -125,12 +125,13 @@ test: deps
 
 # Each benchmark prints its figures; none of them asserts. The network ones
 # build their own namespaces (root) and take a few minutes each.
-BENCHES   ?= sip options calls rtp reg
+BENCHES   ?= sip guard options calls rtp reg
 
 bench: all
 	@for b in $(BENCHES); do \
 		case $$b in \
 		sip) $(BUILD)/tools/bench-sip || exit 1 ;; \
+		guard) $(BUILD)/tools/bench-guard || exit 1 ;; \
 		*) SBC_BUILD=$(abspath $(BUILD)) tools/bench-$$b || exit 1 ;; \
 		esac; \
 	done

@@ -404,6 +404,26 @@ static bool trunk_admit(struct b2bua *b, struct txn_server *st, struct sip_msg *
 	return false;
 }
 
+void b2bua_guard_event(struct b2bua *b, const struct sip_peer *src, enum guard_event ev,
+		       const char *user)
+{
+	struct pl u = pl_from_str(user ? user : "");
+
+	if (b->bc.guard && src->zone == ZONE_PUBLIC)
+		guard_event(b->bc.guard, &src->addr, ev, user ? &u : NULL);
+}
+
+/* The user a request is for: its To user (REGISTER) or From user, for the guard. */
+static void request_user(struct sip_msg *req, char *buf, size_t size)
+{
+	const struct sip_addr *a;
+	int err = req->mid == SIP_METHOD_REGISTER ? sip_msg_to(req, &a) : sip_msg_from(req, &a);
+
+	buf[0] = '\0';
+	if (!err)
+		pl_strcpy(&a->uri.user, buf, size);
+}
+
 /*
  * The SBC's own challenge (401 for REGISTER, 407 otherwise). True when the
  * request may go on; otherwise it was answered (challenge, or refused).
@@ -416,9 +436,15 @@ static bool authenticate(struct b2bua *b, struct txn_server *st, struct sip_msg 
 	struct wbuf wb;
 	struct pl extra;
 
-	if (res == AUTH_OK)
+	if (res == AUTH_OK) {
+		b2bua_guard_event(b, &req->src, GUARD_EV_AUTH_OK, NULL);
 		return true;
+	}
 	if (res == AUTH_FAIL) {
+		char user[128];
+
+		request_user(req, user, sizeof(user));
+		b2bua_guard_event(b, &req->src, GUARD_EV_AUTH_FAIL, user);
 		b->stats.access_denied++;
 		if (b->bc.cfg->auth.reject == CONFIG_AUTH_REJECT_SILENT)
 			txn_server_drop(st);   /* an INVITE had its 100 already: no final answer */

@@ -8,10 +8,12 @@
 
 struct b2bua;
 struct media_engine;
+struct guard;
 
 /* What the B2BUA works with; all of it outlives the B2BUA. */
 struct b2bua_cfg {
 	const struct sbc_config *cfg;
+	struct guard *guard;                     /* told of auth outcomes and registrations; may be NULL */
 	struct txn_layer *txn;
 	struct sip_transp *transp;
 	struct media_engine *media;

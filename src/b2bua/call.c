@@ -786,6 +786,13 @@ static void on_invite_resp(struct txn_client *ct, int err, const struct sip_msg 
 		return;
 	}
 	c->final_code = code;
+	if (c->creds && c->leg[LEG_A].zone == ZONE_PUBLIC) {
+		/* the core judged the caller's credentials: a cracker's guess, or a login */
+		if (code == 401 || code == 403 || code == 407)
+			b2bua_guard_event(b, &c->leg[LEG_A].peer, GUARD_EV_AUTH_FAIL, NULL);
+		else if (code < 300)
+			b2bua_guard_event(b, &c->leg[LEG_A].peer, GUARD_EV_AUTH_OK, NULL);
+	}
 	/* the a-leg INVITE has its final answer: what built its responses is done with */
 	free(c->binv);
 	c->binv = NULL;
@@ -1018,6 +1025,8 @@ void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, un
 		b->trunk_calls[trunk].active++;
 	c->state = CALL_TRYING;
 	c->start_ms = b->now;
+	c->creds = req->first[SIP_HDR_AUTHORIZATION] >= 0 ||
+		   req->first[SIP_HDR_PROXY_AUTHORIZATION] >= 0;
 	htable_add(&b->calls, &c->hn, (uint32_t)call_hash_key(c->id));
 	b->stats.calls_started++;
 	b->stats.calls_active++;

@@ -4,6 +4,7 @@
 
 #include "b2bua.h"
 #include "b2bua_int.h"
+#include "guard/guard.h"
 #include "media/media.h"
 #include "net/net.h"
 #include "sdp/sdp.h"
@@ -117,6 +118,7 @@ struct call {
 	char *reason;                    /* Reason line for the BYEs we send, or NULL */
 	bool cancelled;
 	bool late_offer;                 /* INVITE without SDP: the answer comes in the ACK */
+	bool creds;                      /* the a-leg INVITE carried credentials (for the guard) */
 	uint64_t start_ms, answer_ms, end_ms;
 	uint16_t final_code;
 	const char *cause;               /* why it ended, for the call record (a literal) */
@@ -169,6 +171,9 @@ uint16_t b2bua_zone_port(const struct b2bua *b, unsigned zone, unsigned proto);
 struct pl b2bua_local_tag(struct sip_msg *req, char *buf, size_t size);
 void b2bua_reply(struct b2bua *b, struct txn_server *st, struct sip_msg *req, uint16_t code,
 		 const char *reason, const struct pl *extra);
+/* Tell the guard what a public-zone source did (auth outcome, registration); user may be NULL. */
+void b2bua_guard_event(struct b2bua *b, const struct sip_peer *src, enum guard_event ev,
+		       const char *user);
 
 int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *leg);
 void call_invite(struct b2bua *b, struct txn_server *st, struct sip_msg *req, unsigned ezone,

@@ -62,6 +62,7 @@ struct reg_relay {
 	bool nat[REG_CONTACTS_MAX];         /* its Contact is not its source */
 	uint32_t cseq;
 	char callid[REG_CALLID_MAX];
+	bool creds;                 /* the phone's REGISTER carried credentials */
 };
 
 static const char *bs(const struct binding *bd, enum bstr k)
@@ -770,10 +771,14 @@ static void on_core_resp(struct txn_client *ct, int err, const struct sip_msg *c
 			else
 				confirm(rr, bd, granted, rr->asked[i], rr->nat[i]);
 		}
+		b2bua_guard_event(b, &rr->src, GUARD_EV_REGISTERED, NULL);
 		reply_phone(r, rr->st, 200, rr->aor, resp, &totag);
 		mem_deref(rr);
 		return;
 	}
+	/* credentials the core refused: a wrong password, or a cracker's guess */
+	if (rr->creds && (resp->scode == 401 || resp->scode == 403 || resp->scode == 407))
+		b2bua_guard_event(b, &rr->src, GUARD_EV_AUTH_FAIL, rr->aor);
 	/* 401, 403, 423...: relayed with what the policy keeps (the challenge among it) */
 	reply_phone(r, rr->st, resp->scode, NULL, resp, &totag);
 	mem_deref(rr);
@@ -884,6 +889,8 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 	rr->star = star;
 	rr->src = req->src;
 	rr->cseq = cs->num;
+	rr->creds = req->first[SIP_HDR_AUTHORIZATION] >= 0 ||
+		    req->first[SIP_HDR_PROXY_AUTHORIZATION] >= 0;
 	pl_strcpy(&callid, rr->callid, sizeof(rr->callid));
 	if (aor_of(&to->uri, rr->aor, sizeof(rr->aor))) {
 		mem_deref(rr);
@@ -899,6 +906,7 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 			binding_set_peer(bd, &req->src);
 			binding_arm(bd);
 			r->stats.absorbed++;
+			b2bua_guard_event(b, &req->src, GUARD_EV_REGISTERED, NULL);
 			reply_phone(r, st, 200, rr->aor, NULL, &tag);
 			mem_deref(rr);
 			return;

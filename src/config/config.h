@@ -43,6 +43,7 @@ enum config_media_engine { CONFIG_MEDIA_SOCKET, CONFIG_MEDIA_BYPASS };
 enum config_log_target { CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
 enum config_keepalive { CONFIG_KEEPALIVE_OFF, CONFIG_KEEPALIVE_OPTIONS, CONFIG_KEEPALIVE_CRLF };
 enum config_auth_reject { CONFIG_AUTH_REJECT_403, CONFIG_AUTH_REJECT_SILENT };
+enum config_kernel_drop { CONFIG_KERNEL_DROP_OFF, CONFIG_KERNEL_DROP_NFTABLES };
 
 /* Bits of [auth] algorithms, in the order of its names (md5, sha-256). */
 enum {
@@ -188,6 +189,13 @@ struct config_guard {
 	unsigned enum_threshold;
 	unsigned auth_fail_threshold;
 	unsigned malformed_threshold;
+	unsigned capacity_pps;                /* packets/s the SIP stack takes from the public zone */
+	unsigned rate_user;                   /* untrusted requests/s to one destination user */
+	unsigned window_s;                    /* enumeration, auth failure, malformed and toll counts */
+	struct config_strlist toll_prefixes;  /* international dialling prefixes */
+	unsigned toll_threshold;              /* international probes before a ban */
+	unsigned max_bans;
+	enum config_kernel_drop kernel_drop;
 };
 
 struct config_media {

@@ -43,6 +43,7 @@ _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_log_target) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_transport) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_media_engine) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_kernel_drop) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum zone_id) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_keepalive) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_auth_reject) == sizeof(int), "enum size");
@@ -152,6 +153,8 @@ static const struct config_key auth_keys[] = {
 };
 #undef A
 
+static const char *const kernel_drops[] = { "off", "nftables", NULL };
+
 #define GU struct config_guard
 static const struct config_key guard_keys[] = {
 	KEY_BOOL(GU, enabled, "yes"),
@@ -170,6 +173,15 @@ static const struct config_key guard_keys[] = {
 	KEY_UINT(GU, enum_threshold, "20", 1, 100000),
 	KEY_UINT(GU, auth_fail_threshold, "10", 1, 100000),
 	KEY_UINT(GU, malformed_threshold, "10", 1, 100000),
+	KEY_UINT(GU, capacity_pps, "20000", 100, 10000000),
+	KEY_UINT(GU, rate_user, "50", 1, 100000),
+	KEY_UINT(GU, window_s, "60", 1, 3600),
+	{ .name = "toll_prefixes", .type = CONFIG_T_LIST, .item = CONFIG_T_STRING,
+	  .max = CONFIG_LIST_MAX, .def = "00, 011",
+	  .off = offsetof(GU, toll_prefixes) + FIELD_IS(GU, toll_prefixes, struct config_strlist) },
+	KEY_UINT(GU, toll_threshold, "3", 1, 100000),
+	KEY_UINT(GU, max_bans, "16384", 16, 1048576),
+	KEY_ENUM(GU, kernel_drop, enum config_kernel_drop, kernel_drops, "off"),
 };
 #undef GU
 

@@ -123,7 +123,9 @@ static const struct sbcd_module modules[] = {
 	{ "control", sbcd_ctl_start, sbcd_ctl_apply, sbcd_ctl_stop },
 	{ "summary", summary_start, NULL, NULL },
 	{ "zones", sbcd_zones_start, sbcd_zones_apply, sbcd_zones_stop },
+	{ "guard", sbcd_guard_start, sbcd_guard_apply, sbcd_guard_stop },
 	{ "sip", sbcd_sip_start, sbcd_sip_apply, sbcd_sip_stop },
+	{ "guardctl", sbcd_guardctl_start, NULL, sbcd_guardctl_stop },
 };
 
 /* Load path; on errors print them, one per line, to stderr. */

@@ -14,6 +14,7 @@ struct net_monitor;
 struct txn_layer;
 struct b2bua;
 struct media_engine;
+struct guard;
 struct ctl;
 
 /* A zone as it runs: what the configuration said, resolved against the interface. */
@@ -45,6 +46,8 @@ struct sbcd {
 	struct event *ev_txn;
 	struct b2bua *b2bua;
 	struct media_engine *media;
+	struct guard *guard;                /* polices the public zone */
+	struct event *ev_guard;             /* its once-a-second tick */
 	struct ctl *ctl;                    /* the control socket */
 };
 
@@ -72,5 +75,10 @@ int sbcd_sip_apply(struct sbcd *s, const struct sbc_config *next);
 void sbcd_sip_stop(struct sbcd *s);
 int sbcd_zones_apply(struct sbcd *s, const struct sbc_config *next);
 void sbcd_zones_stop(struct sbcd *s);
+int sbcd_guard_start(struct sbcd *s);
+int sbcd_guard_apply(struct sbcd *s, const struct sbc_config *next);
+void sbcd_guard_stop(struct sbcd *s);
+int sbcd_guardctl_start(struct sbcd *s);
+void sbcd_guardctl_stop(struct sbcd *s);
 
 #endif

@@ -108,7 +108,7 @@ static int media_start(struct sbcd *s)
 int sbcd_sip_start(struct sbcd *s)
 {
 	const struct config_sip *sc = &s->cfg->sip;
-	struct b2bua_cfg bc = { .cfg = s->cfg, .transp = s->transp };
+	struct b2bua_cfg bc = { .cfg = s->cfg, .transp = s->transp, .guard = s->guard };
 	struct txn_config tc;
 	int err;
 

@@ -411,6 +411,7 @@ enum sip_reject {
 struct sip_transp_stats {
 	uint64_t rx_requests, rx_responses, rx_keepalives, tx_messages, tx_errors;
 	uint64_t conn_failures;         /* connections we opened that never came up */
+	uint64_t policed;               /* dropped by a zone's police hook */
 	uint64_t rejected[SIP_REJ__COUNT];
 };
 
@@ -437,11 +438,25 @@ struct sip_transp_zone {
 	SSL_CTX *tls;                   /* for the TLS listener */
 };
 
+/*
+ * Policing of one zone's input (the guard), every hook optional: pre sees
+ * each packet or framed message before the parser and drops it by
+ * returning false; rejected hears of what the ingress checks refused;
+ * sent sees every message sent to the zone.
+ */
+struct sip_transp_police {
+	bool (*pre)(const struct sockaddr_storage *src, const char *data, size_t len, void *arg);
+	void (*rejected)(const struct sockaddr_storage *src, enum sip_reject r, void *arg);
+	void (*sent)(const struct sockaddr_storage *dst, const char *data, size_t len, void *arg);
+	void *arg;
+};
+
 int sip_transp_alloc(struct sip_transp **tp, struct event_base *base,
 		     const struct net_stream_cfg *scfg, sip_transp_recv_h *rh, void *arg);
 int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_transp_zone *zc);
 void sip_transp_zone_set_tls(struct sip_transp *t, unsigned zone, SSL_CTX *tls);
 void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg);
+void sip_transp_police_set(struct sip_transp *t, unsigned zone, const struct sip_transp_police *p);
 int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char *data,
 		    size_t len);
 int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t scode,

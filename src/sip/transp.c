@@ -27,6 +27,7 @@ struct transp_zone {
 	struct net_udp *udp;
 	struct net_stream *stream[SIP_PROTO__COUNT];   /* TCP and TLS */
 	struct stream_ctx sctx[SIP_PROTO__COUNT];
+	struct sip_transp_police police;
 };
 
 struct sip_transp {
@@ -149,8 +150,12 @@ static void reject(struct sip_transp *t, unsigned zone, enum sip_reject r, struc
 		   const struct sockaddr_storage *src, const char *data, size_t len,
 		   uint16_t scode)
 {
+	const struct sip_transp_police *p = &t->zones[zone].police;
+
 	t->stats.rejected[r]++;
 	log_reject(t, zone, r, src, msg ? msg->error : NULL, data, len);
+	if (p->rejected)
+		p->rejected(src, r, p->arg);
 	if (scode && msg)
 		sip_transp_reply(t, msg, scode, msg->error, NULL);
 }
@@ -195,6 +200,11 @@ void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
 	const struct sip_via *via;
 	int err;
 
+	if (z->police.pre && !z->police.pre(src, data, len, z->police.arg)) {
+		t->stats.policed++;
+		t->fdata = NULL;
+		return;
+	}
 	if (proto == SIP_PROTO_UDP && all_crlf(data, len)) {
 		t->stats.rx_keepalives++;
 		return;
@@ -283,6 +293,8 @@ static void udp_recv(const struct sockaddr_storage *src, char *data, size_t len,
 
 	if (truncated) {
 		z->t->stats.rejected[SIP_REJ_OVERSIZED]++;
+		if (z->police.rejected)
+			z->police.rejected(src, SIP_REJ_OVERSIZED, z->police.arg);
 		return;
 	}
 	sip_transp_input(z->t, z->idx, SIP_PROTO_UDP, 0, src, data, len);
@@ -360,6 +372,12 @@ static void stream_fail(uint32_t conn_id, const struct sockaddr_storage *addr, i
  * Who hears about connections the transport opened that failed before
  * they came up (see sip_transp_fail_h); NULL stops it.
  */
+void sip_transp_police_set(struct sip_transp *t, unsigned zone, const struct sip_transp_police *p)
+{
+	if (zone < SIP_MAX_ZONES)
+		t->zones[zone].police = p ? *p : (struct sip_transp_police){ 0 };
+}
+
 void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg)
 {
 	t->fh = fh;
@@ -422,6 +440,8 @@ int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char
 	if (dst->zone >= SIP_MAX_ZONES || dst->proto >= SIP_PROTO__COUNT)
 		return EINVAL;
 	z = &t->zones[dst->zone];
+	if (z->police.sent)
+		z->police.sent(&dst->addr, data, len, z->police.arg);
 	if (dst->proto == SIP_PROTO_UDP)
 		err = z->udp ? net_udp_send(z->udp, &dst->addr, data, len) : ENOTCONN;
 	else

@@ -69,9 +69,14 @@ def testnet(tmp_path):
 
 @pytest.fixture
 def sbc_config(testnet, request):
+    # layered, keeping the None values: write_config is where they remove keys
     overrides = {}
     for m in reversed(list(request.node.iter_markers("sbc_config"))):
-        overrides = netns.merge_config(overrides, m.args[0] if m.args else m.kwargs)
+        for sec, keys in (m.args[0] if m.args else m.kwargs).items():
+            if keys is None:
+                overrides[sec] = None
+            else:
+                overrides[sec] = dict(overrides.get(sec) or {}, **keys)
     return testnet.write_config(overrides=overrides)
 
 

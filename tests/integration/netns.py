@@ -1415,6 +1415,11 @@ class TestNet:
             # challenge may call in) is tested on its own; call-flow tests
             # call from any public address
             "auth": {"open": "yes"},
+            # the guard (issue 6) polices the public zone; call and
+            # registration tests load it from 203.0.113.x at tens of calls/s,
+            # so the test network's public side is allow-listed here.
+            # test_guard.py removes it (allow None: nobody allow-listed)
+            "guard": {"allow": PUB_NET},
         }
 
     def write_config(self, path=None, overrides=None, **sections):

@@ -307,7 +307,7 @@ def test_write_config(testnet):
     assert cfg["private"] == {"interface": "lan", "address": SBC_LAN, "sip_udp": "5060",
                               "sip_tcp": "5060"}
     assert cfg["core"] == {"address": PBX, "port": "5070", "transport": "udp"}
-    assert cfg["guard"] == {"rate_packets": "50"}
+    assert cfg["guard"] == {"rate_packets": "50", "allow": netns.PUB_NET}
     assert cfg["trunk:carrier1"]["address"] == "198.51.100.20"
     assert list(cfg)[:4] == ["general", "public", "private", "core"]
 
@@ -327,8 +327,18 @@ def test_generated_config_passes_sbcd_check(testnet):
 
 @pytest.mark.sbcd_ready("log")
 @pytest.mark.sbc_config({"guard": {"rate_packets": "50"}})
+@pytest.mark.sbc_config({"guard": {"allow": None}, "auth": {"open": None}})
+def test_sbc_config_none_removes_a_key(testnet, sbc_config):
+    """A None in a marker reaches write_config, which removes the harness's key."""
+    cfg = netns.read_ini(sbc_config)
+    assert cfg["guard"] == {"rate_packets": "50"}
+    assert "open" not in cfg.get("auth", {})
+
+
+@pytest.mark.sbcd_ready("log")
+@pytest.mark.sbc_config({"guard": {"rate_packets": "50"}})
 def test_sbcd_fixture_starts_and_stops(testnet, sbc_config, sbcd):
-    assert netns.read_ini(sbc_config)["guard"] == {"rate_packets": "50"}
+    assert netns.read_ini(sbc_config)["guard"] == {"rate_packets": "50", "allow": netns.PUB_NET}
     assert sbcd.running()
     assert sbcd.ns == testnet.ns["sbc"]
     log = testnet.sbcd_log()

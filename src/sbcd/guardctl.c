@@ -1,0 +1,248 @@
+/* guardctl: the guard's commands on the control socket (docs/control.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "guard/guard.h"
+#include "sbcd_int.h"
+
+enum { TOP_DEFAULT = 10, TOP_MAX = 100 };
+
+static json_t *addr_json(const struct sockaddr_storage *ss)
+{
+	char ip[NET_ADDRSTRLEN];
+
+	if (net_sa_ip_str(ss, ip, sizeof(ip)))
+		return json_string("?");
+	return json_string(ip);
+}
+
+/* Only the keys a command knows: a typo must not pass for a default. */
+static int only_keys(const json_t *args, const char *const *keys, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)(uintptr_t)args, k, v) {
+		size_t i;
+
+		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
+			;
+		if (!keys[i]) {
+			snprintf(err, errlen, "unknown argument \"%s\"", k);
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int cmd_stats(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { NULL };
+	struct guard *g = arg;
+	const struct guard_stats *st = guard_stats(g);
+	json_t *reasons = json_object();
+	int e = only_keys(args, keys, err, errlen);
+
+	if (e || !reasons) {
+		json_decref(reasons);
+		return e ? e : ENOMEM;
+	}
+	for (unsigned r = 0; r < GUARD_REASON__COUNT; r++)
+		json_object_set_new(reasons, guard_reason_name((enum guard_reason)r),
+				    json_pack("{s:I, s:I}", "packets", (json_int_t)st->reason[r].packets,
+					      "sources", (json_int_t)st->reason[r].sources));
+	*result = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			    "enabled", guard_enabled(g),
+			    "passed", (json_int_t)st->passed,
+			    "blocked", (json_int_t)st->blocked,
+			    "sources", (json_int_t)guard_sources(g),
+			    "bans", (json_int_t)guard_bans(g, NULL, 0),
+			    "bans_issued", (json_int_t)st->bans,
+			    "evicted_sources", (json_int_t)st->evicted_sources,
+			    "evicted_bans", (json_int_t)st->evicted_bans,
+			    "bans_deferred", (json_int_t)st->bans_deferred,
+			    "demoted", (json_int_t)st->demoted,
+			    "kernel_bans", (json_int_t)st->kernel_bans,
+			    "reasons", reasons);
+	return *result ? 0 : ENOMEM;
+}
+
+static int cmd_bans(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { NULL };
+	struct guard *g = arg;
+	size_t n = guard_bans(g, NULL, 0);
+	struct guard_ban_info *v;
+	json_t *list;
+	int e = only_keys(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	v = calloc(n ? n : 1, sizeof(*v));
+	list = json_array();
+	if (!v || !list) {
+		free(v);
+		json_decref(list);
+		return ENOMEM;
+	}
+	n = MIN(n, guard_bans(g, v, n));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:i}",
+			"source", addr_json(&v[i].addr), "reason", guard_reason_name(v[i].reason),
+			"packets", (json_int_t)v[i].packets, "first_seen", (json_int_t)v[i].first_seen,
+			"last_seen", (json_int_t)v[i].last_seen, "expires", (json_int_t)v[i].expires,
+			"strikes", (int)v[i].strikes));
+	free(v);
+	*result = list;
+	return 0;
+}
+
+/* args {"source": "IP"}: the address, or an error naming what is wrong. */
+static int source_arg(const json_t *args, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "source", NULL };
+	const json_t *v = json_object_get(args, "source");
+	int e = only_keys(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	if (!v) {
+		snprintf(err, errlen, "missing argument \"source\" (an IPv4 or IPv6 address)");
+		return EINVAL;
+	}
+	if (!json_is_string(v) || net_sa_from_str(ss, json_string_value(v), 0)) {
+		snprintf(err, errlen, "\"source\" must be an IPv4 or IPv6 address");
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_unban(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct sockaddr_storage ss;
+	int e = source_arg(args, &ss, err, errlen);
+
+	if (e)
+		return e;
+	if (guard_unban(arg, &ss)) {
+		snprintf(err, errlen, "%s is not banned", json_string_value(json_object_get(args, "source")));
+		return ENOENT;
+	}
+	log_info("guard: %s unbanned by the operator", json_string_value(json_object_get(args, "source")));
+	*result = json_pack("{s:s}", "unbanned", json_string_value(json_object_get(args, "source")));
+	return 0;
+}
+
+static int cmd_top(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { "n", NULL };
+	struct guard_offender v[TOP_MAX];
+	const json_t *jn = json_object_get(args, "n");
+	json_int_t n = TOP_DEFAULT;
+	json_t *list;
+	size_t got;
+	int e = only_keys(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	if (jn) {
+		if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+		    json_integer_value(jn) > TOP_MAX) {
+			snprintf(err, errlen, "\"n\" must be an integer from 1 to %d", TOP_MAX);
+			return EINVAL;
+		}
+		n = json_integer_value(jn);
+	}
+	got = guard_top(arg, v, (size_t)n);
+	list = json_array();
+	if (!list)
+		return ENOMEM;
+	for (size_t i = 0; i < got; i++)
+		json_array_append_new(list, json_pack("{s:o, s:I, s:s, s:b}",
+			"source", addr_json(&v[i].addr), "packets", (json_int_t)v[i].packets,
+			"reason", guard_reason_name(v[i].reason), "banned", v[i].banned));
+	*result = list;
+	return 0;
+}
+
+static int cmd_timeline(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { "scale", NULL };
+	const json_t *js = json_object_get(args, "scale");
+	enum guard_scale scale = GUARD_SECONDS;
+	size_t per;
+	uint32_t *v;
+	int64_t end;
+	json_t *reasons;
+	int e = only_keys(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	if (js) {
+		const char *s = json_is_string(js) ? json_string_value(js) : "";
+
+		if (strcmp(s, "minute") == 0) {
+			scale = GUARD_MINUTES;
+		} else if (strcmp(s, "second") != 0) {
+			snprintf(err, errlen, "\"scale\" must be \"second\" or \"minute\"");
+			return EINVAL;
+		}
+	}
+	per = scale == GUARD_SECONDS ? GUARD_SECONDS_KEPT : GUARD_MINUTES_KEPT;
+	v = calloc(per * GUARD_REASON__COUNT, sizeof(*v));
+	reasons = json_object();
+	if (!v || !reasons) {
+		free(v);
+		json_decref(reasons);
+		return ENOMEM;
+	}
+	guard_timeline(arg, scale, v, per, &end);
+	for (unsigned r = 0; r < GUARD_REASON__COUNT; r++) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; a && i < per; i++)
+			json_array_append_new(a, json_integer(v[r * per + i]));
+		json_object_set_new(reasons, guard_reason_name((enum guard_reason)r), a);
+	}
+	free(v);
+	*result = json_pack("{s:s, s:i, s:I, s:o}", "scale",
+			    scale == GUARD_SECONDS ? "second" : "minute",
+			    "step", scale == GUARD_SECONDS ? 1 : 60, "end", (json_int_t)end,
+			    "reasons", reasons);
+	return *result ? 0 : ENOMEM;
+}
+
+static const struct {
+	const char *name;
+	ctl_cmd_h *h;
+} cmds[] = {
+	{ "guard.stats", cmd_stats },
+	{ "guard.bans", cmd_bans },
+	{ "guard.unban", cmd_unban },
+	{ "guard.top", cmd_top },
+	{ "guard.timeline", cmd_timeline },
+};
+
+int sbcd_guardctl_start(struct sbcd *s)
+{
+	if (!s->ctl || !s->guard)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		int err = ctl_register(s->ctl, cmds[i].name, cmds[i].h, s->guard);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void sbcd_guardctl_stop(struct sbcd *s)
+{
+	if (!s->ctl)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		ctl_unregister(s->ctl, cmds[i].name);
+}
