@@ -268,22 +268,31 @@ static bool admit(struct b2bua *b)
 static const struct config_trunk *from_trunk(const struct b2bua *b, const struct sip_peer *src);
 
 /*
- * With [auth] reject = silent, a new request from the public zone that
- * nobody vouches for is dropped before the transaction layer: not even a
- * 100 Trying tells a scanner that something answers here.
+ * A new request from the public zone that nobody vouches for (no trunk, no
+ * registration, and no [auth] local to challenge it) is refused before the
+ * transaction layer: 403 statelessly (its To tag derived from the request,
+ * so a retransmission gets the same answer; the ACK of a 403 to an INVITE
+ * matches nothing and is dropped), or with [auth] reject = silent nothing
+ * at all, not even a 100 Trying. Either way it holds no transaction: a
+ * flood of them cannot fill the table that trunks' and phones' calls need.
  */
-static bool silent_deny(struct b2bua *b, struct sip_msg *msg)
+static bool refuse_stateless(struct b2bua *b, struct sip_msg *msg)
 {
 	const struct config_auth *ac = &b->bc.cfg->auth;
 	const struct sip_addr *to;
 
-	if (ac->reject != CONFIG_AUTH_REJECT_SILENT || ac->open || b->auth ||
-	    msg->src.zone != ZONE_PUBLIC || msg->mid == SIP_METHOD_REGISTER ||
-	    msg->mid == SIP_METHOD_ACK || msg->mid == SIP_METHOD_CANCEL || for_us(b, msg))
+	if (ac->open || b->auth || msg->src.zone != ZONE_PUBLIC ||
+	    msg->mid == SIP_METHOD_REGISTER || msg->mid == SIP_METHOD_ACK ||
+	    msg->mid == SIP_METHOD_CANCEL || for_us(b, msg))
 		return false;
 	if (sip_msg_to(msg, &to) || to->tag.l)
 		return false;   /* in a dialog, or broken: the layers after answer it */
-	return !from_trunk(b, &msg->src) && !reg_source_registered(b->reg, &msg->src);
+	if (from_trunk(b, &msg->src) || reg_source_registered(b->reg, &msg->src))
+		return false;
+	b->stats.access_denied++;
+	if (ac->reject != CONFIG_AUTH_REJECT_SILENT)
+		sip_transp_reply(b->bc.transp, msg, 403, NULL, NULL);
+	return true;
 }
 
 /*
@@ -291,16 +300,15 @@ static bool silent_deny(struct b2bua *b, struct sip_msg *msg)
  * statelessly (its To tag is derived from the request, so a retransmission
  * gets the same answer). Keep-alives then hold no transaction for Timer J:
  * a trunk or a thousand phones pinging every second cannot fill the table.
- * 0 when answered, ENOENT when the message is not such a request.
+ * Requests nobody vouches for are refused here too (refuse_stateless).
+ * 0 when answered or dropped, ENOENT when the message goes on.
  */
 int b2bua_stateless(struct b2bua *b, struct sip_msg *msg)
 {
 	struct pl extra = pl_from_str(b->extra);
 
-	if (msg->req && silent_deny(b, msg)) {
-		b->stats.access_denied++;
+	if (msg->req && refuse_stateless(b, msg))
 		return 0;
-	}
 	if (!msg->req || !for_us(b, msg))
 		return ENOENT;
 	b->stats.options_answered++;
