@@ -21,7 +21,7 @@
 enum { ROUNDS = 3, BANNED = 1024 };
 
 static const char options_pkt[] =
-	"OPTIONS sip:100@203.0.113.1 SIP/2.0\r\n"
+	"OPTIONS sip:203.0.113.1 SIP/2.0\r\n"
 	"Via: SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK-1\r\n"
 	"From: <sip:a@198.18.0.1>;tag=1\r\n"
 	"To: <sip:100@203.0.113.1>\r\n"

@@ -173,7 +173,7 @@ static const struct config_key guard_keys[] = {
 	KEY_UINT(GU, enum_threshold, "20", 1, 100000),
 	KEY_UINT(GU, auth_fail_threshold, "10", 1, 100000),
 	KEY_UINT(GU, malformed_threshold, "10", 1, 100000),
-	KEY_UINT(GU, capacity_pps, "20000", 100, 10000000),
+	KEY_UINT(GU, capacity_pps, "5000", 100, 10000000),
 	KEY_UINT(GU, rate_user, "50", 1, 100000),
 	KEY_UINT(GU, window_s, "60", 1, 3600),
 	{ .name = "toll_prefixes", .type = CONFIG_T_LIST, .item = CONFIG_T_STRING,

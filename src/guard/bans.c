@@ -183,8 +183,7 @@ int guard_unban(struct guard *g, const struct sockaddr_storage *addr)
 	if (!b || !b->active || b->until_ms <= now)
 		return ENOENT;
 	/* lifted by the operator: forget the strikes as well */
-	b->s.last_ms = 0;
-	g->ban.used--;
+	gtable_free(&g->ban, &b->s);
 	g->dirty = true;
 	if (g->nft)
 		guard_nft_unban(g->nft, addr);

@@ -171,8 +171,7 @@ static bool trusted(struct guard *g, uint64_t h, const struct gkey *k, uint64_t 
 		return false;
 	if (t->until_ms > now)
 		return true;
-	t->s.last_ms = 0;   /* lapsed */
-	g->trust.used--;
+	gtable_free(&g->trust, &t->s);   /* lapsed */
 	return false;
 }
 
@@ -181,8 +180,7 @@ static void demote(struct guard *g, uint64_t h, const struct gkey *k)
 	struct gslot *t = gtable_find(&g->trust, h, k);
 
 	if (t) {
-		t->last_ms = 0;
-		g->trust.used--;
+		gtable_free(&g->trust, t);
 		g->stats.demoted++;
 	}
 }
@@ -328,17 +326,31 @@ static void drop(struct guard *g, struct gsrc *s, enum guard_reason r, uint64_t 
 	guard_count(g, s, r, now);
 }
 
+/* Untrusted sources' share of capacity_pps per second. */
+static uint64_t capacity_share(const struct config_guard *gc)
+{
+	uint64_t share = (uint64_t)gc->capacity_pps * (100u - gc->trusted_reserve_pct) / 100u;
+
+	return share ? share : 1;
+}
+
+/* Would one more untrusted packet fit now? Drains the bucket, takes nothing. */
+static bool capacity_room(struct guard *g, uint64_t now)
+{
+	uint64_t rate = capacity_share(g->gc), drained = (now - g->cap_ms) * rate;
+	uint64_t level = drained >= g->cap_level ? 0 : g->cap_level - drained;
+
+	return level + 1000u <= rate * 1000u;
+}
+
 /* The untrusted path after the per-source limits: capacity, signatures, users, toll. */
 static bool untrusted_checks(struct guard *g, uint64_t h, const struct gkey *k, struct gsrc *s,
 			     const char *data, size_t len, enum guard_class cls, uint64_t now)
 {
 	const struct config_guard *gc = g->gc;
-	uint64_t share = (uint64_t)gc->capacity_pps * (100u - gc->trusted_reserve_pct) / 100u;
 	struct guard_scan sc;
 
-	if (share == 0)
-		share = 1;
-	if (!bucket(&g->cap_ms, &g->cap_level, share, now)) {
+	if (!bucket(&g->cap_ms, &g->cap_level, capacity_share(gc), now)) {
 		drop(g, s, GUARD_CAPACITY, now);
 		return false;
 	}
@@ -394,13 +406,24 @@ bool guard_pre(struct guard *g, const struct sockaddr_storage *src, const char *
 	}
 	if (g->ban.used && guard_banned(g, h, &k, now))
 		return false;
+	trust = trusted(g, h, &k, now);
+	if (!trust && !(s = (struct gsrc *)gtable_find(&g->src, h, &k)) && !capacity_room(g, now)) {
+		/*
+		 * A source we do not know while untrusted traffic is over its
+		 * share: the mark of a spoofed flood. Dropped without taking a
+		 * table slot, so the flood neither costs an eviction per packet
+		 * nor pushes out the sources whose counts matter.
+		 */
+		drop(g, NULL, GUARD_CAPACITY, now);
+		g->stats.reason[GUARD_CAPACITY].sources++;   /* not remembered: each counts */
+		return false;
+	}
 	s = source(g, h, &k, now);
 	if (len > gc->max_packet_size) {
 		drop(g, s, GUARD_OVERSIZED, now);
 		guard_event(g, src, GUARD_EV_MALFORMED, NULL);
 		return false;
 	}
-	trust = trusted(g, h, &k, now);
 	rate = (uint64_t)gc->rate_packets * (trust ? TRUSTED_FACTOR : 1);
 	if (!bucket(&s->bucket_ms, &s->level, rate, now)) {
 		drop(g, s, GUARD_RATE, now);

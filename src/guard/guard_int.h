@@ -7,7 +7,10 @@
 /*
  * Every table is set-associative: GUARD_WAYS slots per set, the set chosen
  * by a keyed hash of the key, a new key taking a free slot or the least
- * recently used one of its set. Nothing is allocated after guard_alloc, so
+ * recently used one of its set. Beside the slots, each set's 16-bit hash
+ * tags sit in one cache line: a lookup reads that line and touches a slot
+ * only when a tag matches, so a miss (a spoofed source) costs one line,
+ * not the eight slots. Nothing is allocated after guard_alloc, so
  * a flood from any number of sources cannot grow memory; the secret hash
  * key keeps an attacker from aiming at one set.
  */
@@ -67,6 +70,7 @@ struct gban {
 
 struct gtable {
 	uint8_t *mem;
+	uint16_t *tag;                    /* per slot: 16 bits of its hash, 0 when free */
 	size_t esz;
 	uint32_t nsets;                   /* power of two */
 	size_t used;
@@ -116,6 +120,7 @@ typedef bool (gtable_victim_h)(const struct gslot *cand, const struct gslot *bes
 struct gslot *gtable_get(struct gtable *t, uint64_t h, const struct gkey *k, uint64_t now,
 			 gtable_victim_h *better, bool *created, bool *evicted, void *old);
 struct gslot *gtable_at(const struct gtable *t, size_t i);
+void gtable_free(struct gtable *t, struct gslot *s);
 size_t gtable_size(const struct gtable *t);
 
 /* bans.c */

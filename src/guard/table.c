@@ -66,8 +66,11 @@ int gtable_init(struct gtable *t, size_t entries, size_t esz)
 	while ((size_t)sets * GUARD_WAYS < entries && sets < (1u << 28))
 		sets <<= 1;
 	t->mem = calloc((size_t)sets * GUARD_WAYS, esz);
-	if (!t->mem)
+	t->tag = calloc((size_t)sets * GUARD_WAYS, sizeof(*t->tag));
+	if (!t->mem || !t->tag) {
+		gtable_close(t);
 		return ENOMEM;
+	}
 	t->esz = esz;
 	t->nsets = sets;
 	t->used = 0;
@@ -77,7 +80,9 @@ int gtable_init(struct gtable *t, size_t entries, size_t esz)
 void gtable_close(struct gtable *t)
 {
 	free(t->mem);
+	free(t->tag);
 	t->mem = NULL;
+	t->tag = NULL;
 }
 
 size_t gtable_size(const struct gtable *t)
@@ -90,51 +95,76 @@ struct gslot *gtable_at(const struct gtable *t, size_t i)
 	return (struct gslot *)(t->mem + i * t->esz);
 }
 
-static inline struct gslot *set_base(const struct gtable *t, uint64_t h)
+static inline size_t set_index(const struct gtable *t, uint64_t h)
 {
-	return gtable_at(t, (size_t)(h & (t->nsets - 1)) * GUARD_WAYS);
+	return (size_t)(h & (t->nsets - 1)) * GUARD_WAYS;
 }
 
-static inline struct gslot *way(const struct gtable *t, struct gslot *base, unsigned w)
+/* The tag of a hash: its top 16 bits, never 0 (0 marks a free slot). */
+static inline uint16_t tag_of(uint64_t h)
 {
-	return (struct gslot *)((uint8_t *)base + (size_t)w * t->esz);
+	return (uint16_t)(h >> 48) | 1u;
+}
+
+static inline bool same_key(const struct gslot *s, const struct gkey *k)
+{
+	return s->last_ms && s->k.a == k->a && s->k.b == k->b;
 }
 
 struct gslot *gtable_find(struct gtable *t, uint64_t h, const struct gkey *k)
 {
-	struct gslot *base = set_base(t, h);
+	size_t base = set_index(t, h);
+	const uint16_t *tags = t->tag + base;
+	uint16_t tg = tag_of(h);
 
 	for (unsigned w = 0; w < GUARD_WAYS; w++) {
-		struct gslot *s = way(t, base, w);
+		if (tags[w] == tg) {
+			struct gslot *s = gtable_at(t, base + w);
 
-		if (s->last_ms && s->k.a == k->a && s->k.b == k->b)
-			return s;
+			if (same_key(s, k))
+				return s;
+		}
 	}
 	return NULL;
+}
+
+void gtable_free(struct gtable *t, struct gslot *s)
+{
+	size_t i = (size_t)((uint8_t *)s - t->mem) / t->esz;
+
+	if (!s->last_ms)
+		return;
+	s->last_ms = 0;
+	t->tag[i] = 0;
+	t->used--;
 }
 
 struct gslot *gtable_get(struct gtable *t, uint64_t h, const struct gkey *k, uint64_t now,
 			 gtable_victim_h *better, bool *created, bool *evicted, void *old)
 {
-	struct gslot *base = set_base(t, h), *free_slot = NULL, *victim = NULL;
+	size_t base = set_index(t, h), vi = 0;
+	struct gslot *victim = NULL, *found;
+	uint16_t tg = tag_of(h);
 
 	*created = false;
 	*evicted = false;
+	found = gtable_find(t, h, k);
+	if (found)
+		return found;
 	for (unsigned w = 0; w < GUARD_WAYS; w++) {
-		struct gslot *s = way(t, base, w);
+		struct gslot *s = gtable_at(t, base + w);
 
-		if (!s->last_ms) {
-			if (!free_slot)
-				free_slot = s;
-			continue;
-		}
-		if (s->k.a == k->a && s->k.b == k->b)
-			return s;
-		if (!victim || (better ? better(s, victim) : s->last_ms < victim->last_ms))
+		if (!t->tag[base + w] || !s->last_ms) {
 			victim = s;
+			vi = base + w;
+			break;   /* a free slot */
+		}
+		if (!victim || (better ? better(s, victim) : s->last_ms < victim->last_ms)) {
+			victim = s;
+			vi = base + w;
+		}
 	}
-	if (free_slot) {
-		victim = free_slot;
+	if (!t->tag[vi] || !victim->last_ms) {
 		t->used++;
 	} else {
 		*evicted = true;
@@ -144,6 +174,7 @@ struct gslot *gtable_get(struct gtable *t, uint64_t h, const struct gkey *k, uin
 	memset(victim, 0, t->esz);
 	victim->k = *k;
 	victim->last_ms = now;
+	t->tag[vi] = tg;
 	*created = true;
 	return victim;
 }
