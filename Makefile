@@ -125,7 +125,7 @@ test: deps
 
 # Each benchmark prints its figures; none of them asserts. The network ones
 # build their own namespaces (root) and take a few minutes each.
-BENCHES   ?= sip guard options calls rtp reg
+BENCHES   ?= sip guard options calls rtp reg flood
 
 bench: all
 	@for b in $(BENCHES); do \

@@ -230,18 +230,7 @@ def nofile_limit(pid):
 
 def netdev(pid):
     """{interface: (rx packets, tx packets)} of the network namespace pid runs in."""
-    out = {}
-    try:
-        with open("/proc/%d/net/dev" % pid) as f:
-            for line in f:
-                if ":" not in line:
-                    continue
-                name, rest = line.split(":", 1)
-                v = rest.split()
-                out[name.strip()] = (int(v[1]), int(v[9]))
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
+    return {name: (v["rx"], v["tx"]) for name, v in netdev_stats(pid).items()}
 
 
 def udp_drops(net):
@@ -261,3 +250,77 @@ def machine_busy(seconds=1.0):
     time.sleep(seconds)
     b = cpu_times()
     return {c: max(0.0, 100 * (1 - (b[c][0] - a[c][0]) / seconds)) for c in b if c in a}
+
+
+# -- bench-flood ---------------------------------------------------------------
+
+def netdev_stats(pid):
+    """{interface: {"rx", "rx_drop", "tx", "tx_drop"}} (packets) of the network
+    namespace pid runs in, from /proc/PID/net/dev. On a veth, tx_drop counts
+    what the peer's receive backlog refused (netif_rx: the core that does the
+    receive work was full) and the peer's rx what it accepted."""
+    out = {}
+    try:
+        with open("/proc/%d/net/dev" % pid) as f:
+            for line in f:
+                if ":" not in line:
+                    continue
+                name, rest = line.split(":", 1)
+                v = [int(x) for x in rest.split()]
+                out[name.strip()] = {"rx": v[1], "rx_drop": v[3], "tx": v[9], "tx_drop": v[11]}
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def udp_stats(pid):
+    """The Udp: counters (InDatagrams, RcvbufErrors, InCsumErrors, NoPorts...)
+    of the network namespace pid runs in, from /proc/PID/net/snmp."""
+    try:
+        with open("/proc/%d/net/snmp" % pid) as f:
+            lines = [ln.split() for ln in f if ln.startswith("Udp:")]
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    return {k: integer(v) for k, v in zip(lines[0][1:], lines[1][1:])}
+
+
+def softnet_dropped():
+    """{core: packets dropped because its receive backlog was full}
+    (/proc/net/softnet_stat, second column; machine-wide, all namespaces)."""
+    out = {}
+    try:
+        with open("/proc/net/softnet_stat") as f:
+            for i, line in enumerate(f):
+                v = line.split()
+                core = int(v[12], 16) if len(v) >= 13 else i
+                out[core] = int(v[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def kv_line(text):
+    """The last line of text made of key=value words, as a dict (flood-gen's,
+    drop-bare's summaries); {} if there is none."""
+    for line in reversed((text or "").splitlines()):
+        words = line.split()
+        if words and all("=" in w for w in words):
+            return dict(w.split("=", 1) for w in words)
+    return {}
+
+
+def ctl_result(sock_path, cmd, args=None, timeout=2.0):
+    """The result of one control-socket command of sbcd (docs/control.md,
+    tests/integration/ctlclient.py), or None when the socket is missing,
+    does not answer within timeout, or answers with an error: a bench reads
+    what it can and goes on."""
+    try:
+        import ctlclient
+        r = ctlclient.call(sock_path, cmd, args, timeout=timeout)
+    except Exception:        # no socket yet, no such command, a busy daemon
+        return None
+    if not isinstance(r, dict) or not r.get("ok"):
+        return None
+    return r.get("result")
