@@ -165,7 +165,7 @@ static bool peer(const struct guard *g, const struct sockaddr_storage *sa)
 
 static bool trusted(struct guard *g, uint64_t h, const struct gkey *k, uint64_t now)
 {
-	struct gtrust *t = (struct gtrust *)gtable_find(&g->trust, h, k);
+	struct gtrust *t = g->trust.used ? (struct gtrust *)gtable_find(&g->trust, h, k) : NULL;
 
 	if (!t)
 		return false;
