@@ -326,6 +326,15 @@ static void drop(struct guard *g, struct gsrc *s, enum guard_reason r, uint64_t 
 	guard_count(g, s, r, now);
 }
 
+/* A trusted source's request with a scanner User-Agent. */
+static bool trusted_scanner(const struct guard *g, const char *data, size_t len)
+{
+	struct guard_scan sc;
+
+	guard_scan(data, len, true, &sc);
+	return guard_ua_is_scanner(&sc.ua, &g->gc->scanner_agents);
+}
+
 /* Untrusted sources' share of capacity_pps per second. */
 static uint64_t capacity_share(const struct config_guard *gc)
 {
@@ -449,6 +458,13 @@ bool guard_pre(struct guard *g, const struct sockaddr_storage *src, const char *
 	}
 	if (!trust && !untrusted_checks(g, h, &k, s, data, len, first.cls, now))
 		return false;
+	if (trust && first.cls != GUARD_CL_RESPONSE && trusted_scanner(g, data, len)) {
+		/* a login does not vouch for a scanner: demoted, and banned like anyone */
+		demote(g, h, &k);
+		guard_ban(g, h, &k, GUARD_SCANNER, now, "scanner User-Agent from a trusted source");
+		drop(g, s, GUARD_SCANNER, now);
+		return false;
+	}
 	g->stats.passed++;
 	return true;
 }

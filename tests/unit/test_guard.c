@@ -1029,6 +1029,23 @@ static void test_event_trusted_demoted(void **state)
 	put(g);
 }
 
+/* A login does not vouch for a scanner: a trusted source with a scanner User-Agent is demoted and banned. */
+static void test_event_trusted_scanner(void **state)
+{
+	struct guard *g = guard_make("", NULL, NULL);
+	struct sockaddr_storage t = ip("192.0.2.202");
+	const struct guard_stats *st = guard_stats(g);
+
+	(void)state;
+	guard_event(g, &t, GUARD_EV_REGISTERED, NULL);
+	assert_true(pre_req(g, &t, "INVITE", "100", "Yealink SIP-T46S"));
+	assert_false(pre_req(g, &t, "OPTIONS", NULL, "friendly-scanner"));
+	assert_int_equal(st->demoted, 1);
+	assert_true(banned_for(g, "192.0.2.202", GUARD_SCANNER));
+	assert_false(pre_req(g, &t, "INVITE", "100", "Yealink SIP-T46S"));
+	put(g);
+}
+
 /*
  * What the stack reports about a source already banned (a late event, a
  * response still sent to it) is not a packet blocked: no counter moves.
@@ -1717,6 +1734,7 @@ int main(void)
 		T(test_event_malformed),
 		T(test_event_trusted),
 		T(test_event_trusted_demoted),
+		T(test_event_trusted_scanner),
 		T(test_event_banned_not_counted),
 		T(test_sent_enumeration),
 		T(test_sent_enumeration_distinct),
