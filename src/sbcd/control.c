@@ -3,9 +3,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "b2bua/b2bua.h"
 #include "ctl/ctl.h"
 #include "control.h"
+#include "media/media.h"
 #include "sbcd_int.h"
+#include "txn/txn.h"
 
 #ifndef SBC_VERSION
 #define SBC_VERSION "dev"
@@ -57,6 +60,110 @@ static int cmd_status(const json_t *args, json_t **result, char *err, size_t err
 	return ENOMEM;
 }
 
+/* A counter into obj; false when out of memory. */
+static bool put_u64(json_t *obj, const char *name, uint64_t v)
+{
+	return obj && json_object_set_new(obj, name, json_integer((json_int_t)v)) == 0;
+}
+
+#define PUT(obj, st, f) put_u64((obj), #f, (uint64_t)(st)->f)
+
+static json_t *sip_json(const struct sip_transp *t)
+{
+	const struct sip_transp_stats *st = sip_transp_stats(t);
+	json_t *o = json_object(), *rej = json_object();
+	bool ok = PUT(o, st, rx_requests) && PUT(o, st, rx_responses) && PUT(o, st, rx_keepalives) &&
+		  PUT(o, st, tx_messages) && PUT(o, st, tx_errors) && PUT(o, st, conn_failures) &&
+		  PUT(o, st, policed);
+
+	for (unsigned r = 0; ok && r < SIP_REJ__COUNT; r++)
+		ok = put_u64(rej, sip_reject_name((enum sip_reject)r), st->rejected[r]);
+	if (!ok || json_object_set_new(o, "rejected", rej)) {
+		json_decref(o);
+		json_decref(rej);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *txn_json(const struct txn_layer *tl)
+{
+	struct txn_stats st;
+	json_t *o = json_object();
+
+	txn_layer_stats(tl, &st);
+	if (PUT(o, &st, server_created) && PUT(o, &st, client_created) &&
+	    PUT(o, &st, retrans_absorbed) && PUT(o, &st, retrans_sent) && PUT(o, &st, timeouts) &&
+	    PUT(o, &st, transport_errors) && PUT(o, &st, stray_acks) &&
+	    PUT(o, &st, unmatched_responses) && PUT(o, &st, refused_capacity) &&
+	    PUT(o, &st, refused_new) && PUT(o, &st, refused_in_dialog) &&
+	    PUT(o, &st, server_live) && PUT(o, &st, client_live))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *b2bua_json(const struct b2bua *b)
+{
+	const struct b2bua_stats *st = b2bua_stats(b);
+	json_t *o = json_object();
+
+	if (PUT(o, st, options_answered) && PUT(o, st, no_route) && PUT(o, st, no_dialog) &&
+	    PUT(o, st, bad_token) && PUT(o, st, calls_started) && PUT(o, st, calls_answered) &&
+	    PUT(o, st, calls_failed) && PUT(o, st, calls_active) && PUT(o, st, leaks_blocked) &&
+	    PUT(o, st, media_full) && PUT(o, st, refused_admission) &&
+	    PUT(o, st, relayed_requests) && PUT(o, st, relayed_responses) &&
+	    PUT(o, st, access_denied) && PUT(o, st, refused_trunk_limit) &&
+	    PUT(o, st, auth_challenged))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *media_json(const struct media_engine *me)
+{
+	struct media_engine_stats st;
+	json_t *o = json_object();
+
+	media_engine_stats(me, &st);
+	if (PUT(o, &st, sessions) && PUT(o, &st, streams) && PUT(o, &st, sockets) &&
+	    PUT(o, &st, packets_received) && PUT(o, &st, packets_relayed) &&
+	    PUT(o, &st, dropped_source) && PUT(o, &st, dropped_policing) &&
+	    PUT(o, &st, dropped_no_dest) && PUT(o, &st, dropped_truncated) &&
+	    PUT(o, &st, tx_errors) && PUT(o, &st, timeouts) &&
+	    put_u64(o, "ports_in_use_public", st.ports_in_use[ZONE_PUBLIC]) &&
+	    put_u64(o, "ports_in_use_private", st.ports_in_use[ZONE_PRIVATE]))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+#undef PUT
+
+/* stats: the counters of the SIP transport, transactions, B2BUA and media since start. */
+static int cmd_stats(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	const struct sbcd *s = arg;
+	json_t *o;
+
+	if (json_object_size(args)) {
+		snprintf(err, errlen, "stats takes no arguments");
+		return EINVAL;
+	}
+	o = json_object();
+	if (!o || !s->transp || !s->txn || !s->b2bua || !s->media ||
+	    json_object_set_new(o, "sip", sip_json(s->transp)) ||
+	    json_object_set_new(o, "transactions", txn_json(s->txn)) ||
+	    json_object_set_new(o, "b2bua", b2bua_json(s->b2bua)) ||
+	    json_object_set_new(o, "media", media_json(s->media))) {
+		json_decref(o);
+		snprintf(err, errlen, "counters unavailable");
+		return ENOMEM;
+	}
+	*result = o;
+	return 0;
+}
+
 /*
  * Open the control socket at [general] control_socket and register the
  * daemon's commands. sbcd does not run without it: a failure is logged
@@ -82,6 +189,8 @@ int sbcd_ctl_start(struct sbcd *s)
 	}
 	started_ms = time_mono_ms();
 	err = ctl_register(s->ctl, "status", cmd_status, s);
+	if (!err)
+		err = ctl_register(s->ctl, "stats", cmd_stats, s);
 	if (err) {
 		log_error("control socket %s: status: %s", path, strerror(err));
 		s->ctl = mem_deref(s->ctl);
