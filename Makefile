@@ -40,6 +40,10 @@ LIB       := $(BUILD)/libsbc.a
 SBCD_SRC  := $(wildcard src/sbcd/*.c)
 SBCD_OBJ  := $(SBCD_SRC:%.c=$(BUILD)/%.o)
 
+SBCCTL_SRC := $(wildcard src/sbcctl/*.c)
+SBCCTL_OBJ := $(SBCCTL_SRC:%.c=$(BUILD)/%.o)
+SBCCTL     := $(if $(SBCCTL_SRC),$(BUILD)/sbcctl)
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -55,7 +59,7 @@ FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG
 .PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned FORCE
 .DELETE_ON_ERROR:
 
-all: check-banned $(BUILD)/sbcd $(TOOL_BIN)
+all: check-banned $(BUILD)/sbcd $(SBCCTL) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -74,6 +78,10 @@ $(LIB): $(LIB_OBJ) $(BUILD)/modules.stamp
 FORCE:
 
 $(BUILD)/sbcd: $(SBCD_OBJ) $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/sbcctl: $(SBCCTL_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
