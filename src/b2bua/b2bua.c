@@ -615,3 +615,36 @@ const struct b2bua_stats *b2bua_stats(const struct b2bua *b)
 {
 	return &b->stats;
 }
+
+size_t b2bua_registrations(const struct b2bua *b, struct b2bua_reg_info *out, size_t max)
+{
+	return b->reg ? reg_bindings(b->reg, out, max) : 0;
+}
+
+size_t b2bua_trunks(const struct b2bua *b, struct b2bua_trunk_info *out, size_t max)
+{
+	const struct sbc_config *cfg = b->bc.cfg;
+	size_t n = cfg->trunk_count;
+
+	for (size_t i = 0; i < n && i < max; i++) {
+		const struct config_trunk *t = &cfg->trunks[i];
+		const struct trunk_reg_status *rs = t->do_register && b->treg ?
+						    trunk_reg_find(b->treg, t->name) : NULL;
+		struct b2bua_trunk_info *o = &out[i];
+
+		memset(o, 0, sizeof(*o));
+		snprintf(o->name, sizeof(o->name), "%s", t->name);
+		o->zone = t->zone;
+		o->address = t->address;
+		o->port = t->port;
+		o->transport = t->transport;
+		o->max_calls = t->max_calls;
+		for (unsigned k = 0; k < b->ntrunk_calls; k++) {
+			if (!strcmp(b->trunk_calls[k].name, t->name))
+				o->active = b->trunk_calls[k].active;
+		}
+		o->reg_state = rs ? trunk_reg_state_name(rs->state) : "none";
+		o->reg_last_code = rs ? rs->last_code : 0;
+	}
+	return n;
+}

@@ -51,4 +51,49 @@ uint64_t b2bua_next(const struct b2bua *b);
 void b2bua_poll(struct b2bua *b, uint64_t now);
 const struct b2bua_stats *b2bua_stats(const struct b2bua *b);
 
+/*
+ * Read-only snapshots for the operator (the control socket). Each fills at
+ * most max entries of out (out may be NULL when max is 0) and returns how
+ * many there are in all, which may be more than max. Times are the loop's
+ * monotonic milliseconds (time_mono_ms); 0 means not yet or none.
+ */
+enum { B2BUA_USER_MAX = 64, B2BUA_AOR_MAX = 256 };
+
+struct b2bua_call_info {
+	uint64_t id;
+	const char *state;                       /* a literal: "trying", "early", "answered", "confirmed" */
+	uint64_t start_ms, answer_ms;
+	struct sip_peer peer[2];                 /* [0] the a-leg (the caller's side), [1] the b-leg */
+	char caller[B2BUA_USER_MAX];             /* user part of the a-leg's From; "" when absent or long */
+	char callee[B2BUA_USER_MAX];             /* user part of the a-leg's To */
+	char trunk[CONFIG_TRUNK_NAME_MAX];       /* "" when not through a trunk */
+	bool media;                              /* a media session is relaying */
+};
+
+struct b2bua_reg_info {
+	char aor[B2BUA_AOR_MAX];                 /* "user@host" */
+	struct sip_peer peer;                    /* where the phone is reached: its NAT address, transport */
+	bool nat;                                /* its Contact is not where its requests come from */
+	uint64_t phone_exp_ms;                   /* its registration at the SBC ends; 0: pending */
+	uint64_t core_exp_ms;                    /* the core's binding ends; 0: not registered there */
+};
+
+struct b2bua_trunk_info {
+	char name[CONFIG_TRUNK_NAME_MAX];
+	enum zone_id zone;
+	struct config_host address;
+	uint16_t port;
+	enum config_transport transport;
+	unsigned max_calls;                      /* 0: unlimited */
+	unsigned active;                         /* calls up now through it */
+	const char *reg_state;                   /* "pending", "registered", "failed", or "none" */
+	uint16_t reg_last_code;                  /* of the last REGISTER; 0 when none */
+};
+
+size_t b2bua_calls(const struct b2bua *b, struct b2bua_call_info *out, size_t max);
+/* End call id with BYEs on the legs that have a dialog (cause "operator"). ENOENT: no such call. */
+int b2bua_call_hangup(struct b2bua *b, uint64_t id);
+size_t b2bua_registrations(const struct b2bua *b, struct b2bua_reg_info *out, size_t max);
+size_t b2bua_trunks(const struct b2bua *b, struct b2bua_trunk_info *out, size_t max);
+
 #endif

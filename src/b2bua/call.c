@@ -1619,3 +1619,97 @@ int call_ack(struct call *c, unsigned li, struct sip_msg *ack)
 	leg_ack(c, o, ocseq, ack, bp);
 	return 0;
 }
+
+static const char *call_state_name(enum call_state s)
+{
+	static const char *const names[] = { "trying", "early", "answered", "confirmed", "ended" };
+
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+/* The user part of a From/To value ("Name <sip:user@host>;tag=x") into buf; "" when none or too long. */
+static void addr_user(const char *v, char *buf, size_t size)
+{
+	const char *p = strstr(v, "sip:");
+	const char *q = strstr(v, "sips:");
+	const char *at, *end;
+
+	buf[0] = '\0';
+	if (q && (!p || q < p))
+		p = q + 5;
+	else if (p)
+		p += 4;
+	else
+		return;
+	end = p + strcspn(p, ">;?");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (!at || (size_t)(at - p) >= size)
+		return;
+	memcpy(buf, p, (size_t)(at - p));
+	buf[at - p] = '\0';
+}
+
+size_t b2bua_calls(const struct b2bua *b, struct b2bua_call_info *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; b->calls.bucket && i <= b->calls.mask; i++) {
+		for (struct hnode *h = b->calls.bucket[i]; h; h = h->next, n++) {
+			const struct call *c = container_of(h, struct call, hn);
+			struct b2bua_call_info *o;
+
+			if (n >= max)
+				continue;
+			o = &out[n];
+			memset(o, 0, sizeof(*o));
+			o->id = c->id;
+			o->state = call_state_name(c->state);
+			o->start_ms = c->start_ms;
+			o->answer_ms = c->answer_ms;
+			o->peer[0] = c->leg[LEG_A].peer;
+			o->peer[1] = c->leg[LEG_B].peer;
+			addr_user(leg_s(&c->leg[LEG_A], LS_RURI), o->caller, sizeof(o->caller));
+			addr_user(leg_s(&c->leg[LEG_A], LS_LURI), o->callee, sizeof(o->callee));
+			if (c->trunk != TRUNK_NONE && c->trunk < b->ntrunk_calls)
+				snprintf(o->trunk, sizeof(o->trunk), "%s", b->trunk_calls[c->trunk].name);
+			o->media = c->ms != NULL;
+		}
+	}
+	return n;
+}
+
+int b2bua_call_hangup(struct b2bua *b, uint64_t id)
+{
+	uint32_t hv = (uint32_t)call_hash_key(id);
+	struct call *c = NULL;
+
+	for (struct hnode *n = htable_first(&b->calls, hv); n; n = hnode_next_same(n, hv)) {
+		if (container_of(n, struct call, hn)->id == id) {
+			c = container_of(n, struct call, hn);
+			break;
+		}
+	}
+	if (!c || c->state == CALL_ENDED)
+		return ENOENT;
+	b->now = time_mono_ms();
+	log_info("call %llu: hung up by the operator", (unsigned long long)id);
+	if (c->state >= CALL_ANSWERED || !c->ict) {
+		static const struct pl reason = PL("Q.850;cause=16;text=\"NORMAL_CLEARING\"");
+
+		call_set_reason(c, &reason);
+		if (c->state < CALL_ANSWERED) {   /* no b-leg transaction left: the caller still gets a final */
+			c->final_code = 487;
+			b2bua_reply_st(c, 487);
+		}
+		call_end(c, "operator", true);
+		return 0;
+	}
+	/* not answered yet: 487 to the caller, CANCEL to the callee; the call ends with its answer */
+	if (c->cancelled)
+		return 0;
+	c->cancelled = true;
+	c->final_code = 487;
+	b2bua_reply_st(c, 487);
+	txn_client_cancel(c->ict, NULL, b->now);
+	return 0;
+}

@@ -984,6 +984,29 @@ bool reg_source_registered(struct reg *r, const struct sip_peer *src)
 	return false;
 }
 
+size_t reg_bindings(const struct reg *r, struct b2bua_reg_info *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; r->by_tok.bucket && i <= r->by_tok.mask; i++) {
+		for (struct hnode *h = r->by_tok.bucket[i]; h; h = h->next, n++) {
+			const struct binding *bd = container_of(h, struct binding, hn_tok);
+			struct b2bua_reg_info *o;
+
+			if (n >= max)
+				continue;
+			o = &out[n];
+			memset(o, 0, sizeof(*o));
+			snprintf(o->aor, sizeof(o->aor), "%s", bs(bd, BS_AOR));
+			o->peer = bd->peer;
+			o->nat = bd->nat;
+			o->phone_exp_ms = bd->phone_exp;
+			o->core_exp_ms = bd->core_exp;
+		}
+	}
+	return n;
+}
+
 const struct reg_stats *reg_stats(const struct reg *r)
 {
 	return &r->stats;

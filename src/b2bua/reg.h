@@ -52,5 +52,7 @@ int reg_route(struct reg *r, const struct pl *user, struct sip_peer *dst, char *
 /* Does src (address, port, transport) belong to a phone registered now? */
 bool reg_source_registered(struct reg *r, const struct sip_peer *src);
 const struct reg_stats *reg_stats(const struct reg *r);
+/* The bindings, pending ones included (phone_exp_ms 0): b2bua_registrations. */
+size_t reg_bindings(const struct reg *r, struct b2bua_reg_info *out, size_t max);
 
 #endif

@@ -698,3 +698,21 @@ const char *ctl_path(const struct ctl *c)
 {
 	return c->path;
 }
+
+int ctl_args_only(const json_t *args, const char *const *keys, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)(uintptr_t)args, k, v) {
+		size_t i;
+
+		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
+			;
+		if (!keys[i]) {
+			snprintf(err, errlen, "unknown argument \"%s\"", k);
+			return EINVAL;
+		}
+	}
+	return 0;
+}

@@ -52,5 +52,10 @@ void ctl_unregister(struct ctl *c, const char *name);
 const struct ctl_stats *ctl_stats(const struct ctl *c);
 int ctl_cmd_stats(const struct ctl *c, const char *name, struct ctl_cmd_stats *st);
 const char *ctl_path(const struct ctl *c);
+/*
+ * For handlers: refuse an argument not in keys (NULL-terminated), so that
+ * a typo cannot pass for a default. 0, or EINVAL with a message in err.
+ */
+int ctl_args_only(const json_t *args, const char *const *keys, char *err, size_t errlen);
 
 #endif

@@ -19,32 +19,13 @@ static json_t *addr_json(const struct sockaddr_storage *ss)
 	return json_string(ip);
 }
 
-/* Only the keys a command knows: a typo must not pass for a default. */
-static int only_keys(const json_t *args, const char *const *keys, char *err, size_t errlen)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach((json_t *)(uintptr_t)args, k, v) {
-		size_t i;
-
-		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
-			;
-		if (!keys[i]) {
-			snprintf(err, errlen, "unknown argument \"%s\"", k);
-			return EINVAL;
-		}
-	}
-	return 0;
-}
-
 static int cmd_stats(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
 {
 	static const char *const keys[] = { NULL };
 	struct guard *g = arg;
 	const struct guard_stats *st = guard_stats(g);
 	json_t *reasons = json_object();
-	int e = only_keys(args, keys, err, errlen);
+	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e || !reasons) {
 		json_decref(reasons);
@@ -77,7 +58,7 @@ static int cmd_bans(const json_t *args, json_t **result, char *err, size_t errle
 	size_t n = guard_bans(g, NULL, 0);
 	struct guard_ban_info *v;
 	json_t *list;
-	int e = only_keys(args, keys, err, errlen);
+	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e)
 		return e;
@@ -105,7 +86,7 @@ static int source_arg(const json_t *args, struct sockaddr_storage *ss, char *err
 {
 	static const char *const keys[] = { "source", NULL };
 	const json_t *v = json_object_get(args, "source");
-	int e = only_keys(args, keys, err, errlen);
+	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e)
 		return e;
@@ -144,7 +125,7 @@ static int cmd_top(const json_t *args, json_t **result, char *err, size_t errlen
 	json_int_t n = TOP_DEFAULT;
 	json_t *list;
 	size_t got;
-	int e = only_keys(args, keys, err, errlen);
+	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e)
 		return e;
@@ -177,7 +158,7 @@ static int cmd_timeline(const json_t *args, json_t **result, char *err, size_t e
 	uint32_t *v;
 	int64_t end;
 	json_t *reasons;
-	int e = only_keys(args, keys, err, errlen);
+	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e)
 		return e;

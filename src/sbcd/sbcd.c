@@ -126,6 +126,8 @@ static const struct sbcd_module modules[] = {
 	{ "guard", sbcd_guard_start, sbcd_guard_apply, sbcd_guard_stop },
 	{ "sip", sbcd_sip_start, sbcd_sip_apply, sbcd_sip_stop },
 	{ "guardctl", sbcd_guardctl_start, NULL, sbcd_guardctl_stop },
+	{ "callsctl", sbcd_callsctl_start, NULL, sbcd_callsctl_stop },
+	{ "configctl", sbcd_configctl_start, NULL, sbcd_configctl_stop },
 };
 
 /* Load path; on errors print them, one per line, to stderr. */
@@ -161,7 +163,7 @@ int sbcd_check(const char *path)
  * SIGHUP: read the file again; swap it in only when it is valid, so a bad
  * edit never replaces the running configuration.
  */
-static void sbcd_reload(struct sbcd *s)
+void sbcd_reload(struct sbcd *s)
 {
 	struct sbc_config *next = NULL;
 	int err;

@@ -80,5 +80,12 @@ int sbcd_guard_apply(struct sbcd *s, const struct sbc_config *next);
 void sbcd_guard_stop(struct sbcd *s);
 int sbcd_guardctl_start(struct sbcd *s);
 void sbcd_guardctl_stop(struct sbcd *s);
+int sbcd_callsctl_start(struct sbcd *s);
+void sbcd_callsctl_stop(struct sbcd *s);
+int sbcd_configctl_start(struct sbcd *s);
+void sbcd_configctl_stop(struct sbcd *s);
+
+/* Read the configuration file again and apply it, as SIGHUP does (sbcd.c). */
+void sbcd_reload(struct sbcd *s);
 
 #endif

@@ -797,6 +797,27 @@ static void test_alloc_oom(void **state)
 	assert_true(n > 1);
 }
 
+/* ctl_args_only: known keys pass, the first unknown one is named. */
+static void test_args_only(void **state)
+{
+	static const char *const keys[] = { "source", "n", NULL };
+	static const char *const none[] = { NULL };
+	json_t *ok = json_pack("{s:s, s:i}", "source", "192.0.2.1", "n", 3);
+	json_t *bad = json_pack("{s:s, s:i}", "source", "192.0.2.1", "nn", 3);
+	json_t *empty = json_object();
+	char err[CTL_ERR_MAX] = "";
+
+	(void)state;
+	assert_int_equal(ctl_args_only(ok, keys, err, sizeof(err)), 0);
+	assert_int_equal(ctl_args_only(empty, none, err, sizeof(err)), 0);
+	assert_int_equal(ctl_args_only(bad, keys, err, sizeof(err)), EINVAL);
+	assert_string_equal(err, "unknown argument \"nn\"");
+	assert_int_equal(ctl_args_only(ok, none, err, sizeof(err)), EINVAL);
+	json_decref(ok);
+	json_decref(bad);
+	json_decref(empty);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -809,6 +830,7 @@ int main(void)
 		T(test_array_request),
 		T(test_cmd_not_string),
 		T(test_args_not_object),
+		T(test_args_only),
 		T(test_two_requests_one_write),
 		T(test_split_request),
 		T(test_long_line),

@@ -1,0 +1,222 @@
+/* callsctl: the calls, registrations and trunks on the control socket (docs/control.md). */
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b2bua/b2bua.h"
+#include "ctl/ctl.h"
+#include "sbcd_int.h"
+
+/* The most entries one answer lists; beyond, "truncated": true. */
+enum { SNAP_MAX = 100000 };
+
+static int no_args(const json_t *args, char *err, size_t errlen)
+{
+	static const char *const keys[] = { NULL };
+
+	return ctl_args_only(args, keys, err, errlen);
+}
+
+/* {"address": IP, "port": N, "transport": "udp"|"tcp"|"tls"} */
+static json_t *peer_json(const struct sip_peer *p)
+{
+	const char *name = sip_proto_name((enum sip_proto)p->proto);
+	char ip[NET_ADDRSTRLEN], tp[8];
+	size_t i;
+
+	if (net_sa_ip_str(&p->addr, ip, sizeof(ip)))
+		snprintf(ip, sizeof(ip), "?");
+	for (i = 0; name[i] && i < sizeof(tp) - 1; i++)   /* "udp", as the configuration spells it */
+		tp[i] = (char)tolower((unsigned char)name[i]);
+	tp[i] = '\0';
+	return json_pack("{s:s, s:i, s:s}", "address", ip, "port", (int)net_sa_port(&p->addr),
+			 "transport", tp);
+}
+
+/* Seconds from now to the loop time t (negative: past); null when t is 0. */
+static json_t *secs_left(uint64_t t, uint64_t now)
+{
+	if (!t)
+		return json_null();
+	return json_integer(t >= now ? (json_int_t)((t - now) / 1000) : -(json_int_t)((now - t) / 1000));
+}
+
+/* An answer {"<key>": list, "total": N, "truncated": bool}. */
+static int snap_result(json_t **result, const char *key, json_t *list, size_t total, size_t shown)
+{
+	if (!list)
+		return ENOMEM;
+	*result = json_pack("{s:o, s:I, s:b}", key, list, "total", (json_int_t)total,
+			    "truncated", shown < total);
+	return *result ? 0 : ENOMEM;
+}
+
+static int cmd_calls(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct sbcd *s = arg;
+	uint64_t now = time_mono_ms();
+	struct b2bua_call_info *v;
+	size_t total, n;
+	json_t *list;
+	int e = no_args(args, err, errlen);
+
+	if (e)
+		return e;
+	total = b2bua_calls(s->b2bua, NULL, 0);
+	n = MIN(total, (size_t)SNAP_MAX);
+	v = calloc(n ? n : 1, sizeof(*v));
+	list = json_array();
+	if (!v || !list) {
+		free(v);
+		json_decref(list);
+		return ENOMEM;
+	}
+	total = b2bua_calls(s->b2bua, v, n);
+	n = MIN(n, total);
+	for (size_t i = 0; i < n; i++) {
+		const struct b2bua_call_info *c = &v[i];
+
+		json_array_append_new(list, json_pack(
+			"{s:I, s:s, s:I, s:o, s:s, s:s, s:s, s:b, s:[{s:s, s:o}, {s:s, s:o}]}",
+			"id", (json_int_t)c->id, "state", c->state,
+			"duration", (json_int_t)(now > c->start_ms ? (now - c->start_ms) / 1000 : 0),
+			"answered", c->answer_ms ? json_integer((json_int_t)((now > c->answer_ms ?
+				now - c->answer_ms : 0) / 1000)) : json_null(),
+			"caller", c->caller, "callee", c->callee, "trunk", c->trunk, "media", c->media,
+			"legs",
+			"zone", config_zone_name((enum zone_id)c->peer[0].zone), "peer", peer_json(&c->peer[0]),
+			"zone", config_zone_name((enum zone_id)c->peer[1].zone), "peer", peer_json(&c->peer[1])));
+	}
+	free(v);
+	return snap_result(result, "calls", list, total, n);
+}
+
+static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { "id", NULL };
+	struct sbcd *s = arg;
+	const json_t *jid = json_object_get(args, "id");
+	uint64_t id;
+	int e = ctl_args_only(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	if (!jid) {
+		snprintf(err, errlen, "missing argument \"id\" (a call id from \"calls\")");
+		return EINVAL;
+	}
+	if (!json_is_integer(jid) || json_integer_value(jid) < 0) {
+		snprintf(err, errlen, "\"id\" must be a non-negative integer");
+		return EINVAL;
+	}
+	id = (uint64_t)json_integer_value(jid);
+	if (b2bua_call_hangup(s->b2bua, id)) {
+		snprintf(err, errlen, "no call %llu", (unsigned long long)id);
+		return ENOENT;
+	}
+	if (s->ev_txn)   /* the BYEs' retransmissions: let the SIP timer see them now */
+		event_active(s->ev_txn, EV_TIMEOUT, 0);
+	*result = json_pack("{s:I}", "hungup", (json_int_t)id);
+	return *result ? 0 : ENOMEM;
+}
+
+static int cmd_registrations(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct sbcd *s = arg;
+	uint64_t now = time_mono_ms();
+	struct b2bua_reg_info *v;
+	size_t total, n;
+	json_t *list;
+	int e = no_args(args, err, errlen);
+
+	if (e)
+		return e;
+	total = b2bua_registrations(s->b2bua, NULL, 0);
+	n = MIN(total, (size_t)SNAP_MAX);
+	v = calloc(n ? n : 1, sizeof(*v));
+	list = json_array();
+	if (!v || !list) {
+		free(v);
+		json_decref(list);
+		return ENOMEM;
+	}
+	total = b2bua_registrations(s->b2bua, v, n);
+	n = MIN(n, total);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:o, s:b, s:o, s:o}",
+			"aor", v[i].aor, "contact", peer_json(&v[i].peer), "nat", v[i].nat,
+			"phone_expires", secs_left(v[i].phone_exp_ms, now),
+			"core_expires", secs_left(v[i].core_exp_ms, now)));
+	free(v);
+	return snap_result(result, "registrations", list, total, n);
+}
+
+static int cmd_trunks(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct sbcd *s = arg;
+	struct b2bua_trunk_info *v;
+	size_t total, n;
+	json_t *list;
+	int e = no_args(args, err, errlen);
+
+	if (e)
+		return e;
+	total = b2bua_trunks(s->b2bua, NULL, 0);
+	n = MIN(total, (size_t)SNAP_MAX);
+	v = calloc(n ? n : 1, sizeof(*v));
+	list = json_array();
+	if (!v || !list) {
+		free(v);
+		json_decref(list);
+		return ENOMEM;
+	}
+	total = b2bua_trunks(s->b2bua, v, n);
+	n = MIN(n, total);
+	for (size_t i = 0; i < n; i++) {
+		const struct b2bua_trunk_info *t = &v[i];
+		const char *addr = t->address.name[0] ? t->address.name : t->address.addr.text;
+
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:o}",
+			"name", t->name, "zone", config_zone_name(t->zone), "address", addr,
+			"port", (int)t->port, "transport", config_transport_name(t->transport),
+			"max_calls", (int)t->max_calls, "active", (int)t->active,
+			"registration", t->reg_state,
+			"last_code", t->reg_last_code ? json_integer(t->reg_last_code) : json_null()));
+	}
+	free(v);
+	return snap_result(result, "trunks", list, total, n);
+}
+
+static const struct {
+	const char *name;
+	ctl_cmd_h *h;
+} cmds[] = {
+	{ "calls", cmd_calls },
+	{ "calls.hangup", cmd_hangup },
+	{ "registrations", cmd_registrations },
+	{ "trunks", cmd_trunks },
+};
+
+int sbcd_callsctl_start(struct sbcd *s)
+{
+	if (!s->ctl || !s->b2bua)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		int err = ctl_register(s->ctl, cmds[i].name, cmds[i].h, s);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void sbcd_callsctl_stop(struct sbcd *s)
+{
+	if (!s->ctl)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		ctl_unregister(s->ctl, cmds[i].name);
+}
