@@ -716,3 +716,22 @@ int ctl_args_only(const json_t *args, const char *const *keys, char *err, size_t
 	}
 	return 0;
 }
+
+int ctl_register_all(struct ctl *c, const struct ctl_cmd_def *v, size_t n, void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = ctl_register(c, v[i].name, v[i].h, arg);
+
+		if (err) {
+			ctl_unregister_all(c, v, i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void ctl_unregister_all(struct ctl *c, const struct ctl_cmd_def *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ctl_unregister(c, v[i].name);
+}

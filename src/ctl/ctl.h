@@ -49,6 +49,15 @@ struct ctl_cmd_stats {
 int ctl_alloc(struct ctl **cp, struct event_base *base, const char *path);
 int ctl_register(struct ctl *c, const char *name, ctl_cmd_h *h, void *arg);
 void ctl_unregister(struct ctl *c, const char *name);
+
+/* A module's commands as a table, registered and unregistered together. */
+struct ctl_cmd_def {
+	const char *name;
+	ctl_cmd_h *h;
+};
+/* Every command of v with the same arg; on an error none of them stays registered. */
+int ctl_register_all(struct ctl *c, const struct ctl_cmd_def *v, size_t n, void *arg);
+void ctl_unregister_all(struct ctl *c, const struct ctl_cmd_def *v, size_t n);
 const struct ctl_stats *ctl_stats(const struct ctl *c);
 int ctl_cmd_stats(const struct ctl *c, const char *name, struct ctl_cmd_stats *st);
 const char *ctl_path(const struct ctl *c);

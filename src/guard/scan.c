@@ -1,18 +1,21 @@
 /* scan: what the guard reads from raw bytes before the parser: method, status, User-Agent, users. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include "guard.h"
 
-/* Case-insensitive substring search; needles are short and lower-case. */
-static bool contains_lower(const struct pl *hay, const char *needle)
+/* Case-insensitive substring search (needles are short: built-in names, scanner_agents). */
+static bool contains_ci(const struct pl *hay, const char *needle)
 {
 	size_t n = strlen(needle);
+	int first;
 
 	if (n == 0 || hay->l < n)
 		return false;
+	first = tolower((unsigned char)needle[0]);
 	for (size_t i = 0; i + n <= hay->l; i++) {
-		if ((hay->p[i] | 0x20) != needle[0])
+		if (tolower((unsigned char)hay->p[i]) != first)
 			continue;
 		if (strncasecmp(hay->p + i, needle, n) == 0)
 			return true;
@@ -31,19 +34,12 @@ bool guard_ua_is_scanner(const struct pl *ua, const struct config_strlist *extra
 	if (!pl_isset(ua))
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(scanners); i++) {
-		if (contains_lower(ua, scanners[i]))
+		if (contains_ci(ua, scanners[i]))
 			return true;
 	}
 	for (unsigned i = 0; extra && i < extra->n; i++) {
-		const char *e = extra->v[i];
-		size_t n = strlen(e);
-
-		if (n == 0 || ua->l < n)
-			continue;
-		for (size_t j = 0; j + n <= ua->l; j++) {
-			if (strncasecmp(ua->p + j, e, n) == 0)
-				return true;
-		}
+		if (contains_ci(ua, extra->v[i]))
+			return true;
 	}
 	return false;
 }

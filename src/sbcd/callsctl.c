@@ -190,10 +190,7 @@ static int cmd_trunks(const json_t *args, json_t **result, char *err, size_t err
 	return snap_result(result, "trunks", list, total, n);
 }
 
-static const struct {
-	const char *name;
-	ctl_cmd_h *h;
-} cmds[] = {
+static const struct ctl_cmd_def cmds[] = {
 	{ "calls", cmd_calls },
 	{ "calls.hangup", cmd_hangup },
 	{ "registrations", cmd_registrations },
@@ -204,19 +201,11 @@ int sbcd_callsctl_start(struct sbcd *s)
 {
 	if (!s->ctl || !s->b2bua)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		int err = ctl_register(s->ctl, cmds[i].name, cmds[i].h, s);
-
-		if (err)
-			return err;
-	}
-	return 0;
+	return ctl_register_all(s->ctl, cmds, ARRAY_SIZE(cmds), s);
 }
 
 void sbcd_callsctl_stop(struct sbcd *s)
 {
-	if (!s->ctl)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
-		ctl_unregister(s->ctl, cmds[i].name);
+	if (s->ctl)
+		ctl_unregister_all(s->ctl, cmds, ARRAY_SIZE(cmds));
 }

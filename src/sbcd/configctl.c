@@ -350,10 +350,7 @@ static int cmd_apply(const json_t *args, json_t **result, char *err, size_t errl
 	return *result ? 0 : ENOMEM;
 }
 
-static const struct {
-	const char *name;
-	ctl_cmd_h *h;
-} cmds[] = {
+static const struct ctl_cmd_def cmds[] = {
 	{ "config.get", cmd_get },
 	{ "config.validate", cmd_validate },
 	{ "config.apply", cmd_apply },
@@ -363,19 +360,11 @@ int sbcd_configctl_start(struct sbcd *s)
 {
 	if (!s->ctl)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		int err = ctl_register(s->ctl, cmds[i].name, cmds[i].h, s);
-
-		if (err)
-			return err;
-	}
-	return 0;
+	return ctl_register_all(s->ctl, cmds, ARRAY_SIZE(cmds), s);
 }
 
 void sbcd_configctl_stop(struct sbcd *s)
 {
-	if (!s->ctl)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
-		ctl_unregister(s->ctl, cmds[i].name);
+	if (s->ctl)
+		ctl_unregister_all(s->ctl, cmds, ARRAY_SIZE(cmds));
 }

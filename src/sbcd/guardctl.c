@@ -196,10 +196,7 @@ static int cmd_timeline(const json_t *args, json_t **result, char *err, size_t e
 	return *result ? 0 : ENOMEM;
 }
 
-static const struct {
-	const char *name;
-	ctl_cmd_h *h;
-} cmds[] = {
+static const struct ctl_cmd_def cmds[] = {
 	{ "guard.stats", cmd_stats },
 	{ "guard.bans", cmd_bans },
 	{ "guard.unban", cmd_unban },
@@ -211,19 +208,11 @@ int sbcd_guardctl_start(struct sbcd *s)
 {
 	if (!s->ctl || !s->guard)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		int err = ctl_register(s->ctl, cmds[i].name, cmds[i].h, s->guard);
-
-		if (err)
-			return err;
-	}
-	return 0;
+	return ctl_register_all(s->ctl, cmds, ARRAY_SIZE(cmds), s->guard);
 }
 
 void sbcd_guardctl_stop(struct sbcd *s)
 {
-	if (!s->ctl)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
-		ctl_unregister(s->ctl, cmds[i].name);
+	if (s->ctl)
+		ctl_unregister_all(s->ctl, cmds, ARRAY_SIZE(cmds));
 }

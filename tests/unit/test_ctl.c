@@ -818,6 +818,23 @@ static void test_args_only(void **state)
 	json_decref(empty);
 }
 
+/* ctl_register_all: a name already taken fails the table and leaves none of it registered. */
+static void test_register_all(void **state)
+{
+	static const struct ctl_cmd_def table[] = {
+		{ "t.one", h_echo }, { "t.two", h_echo },
+	};
+
+	(void)state;
+	server_start();
+	assert_int_equal(ctl_register(t.ctl, "t.two", h_echo, &t.calls), 0);
+	assert_int_equal(ctl_register_all(t.ctl, table, ARRAY_SIZE(table), &t.calls), EEXIST);
+	assert_int_equal(ctl_register(t.ctl, "t.one", h_echo, &t.calls), 0);   /* rolled back */
+	ctl_unregister_all(t.ctl, table, ARRAY_SIZE(table));
+	assert_int_equal(ctl_register_all(t.ctl, table, ARRAY_SIZE(table), &t.calls), 0);
+	assert_int_equal(ctl_register(t.ctl, "t.one", h_echo, &t.calls), EEXIST);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -831,6 +848,7 @@ int main(void)
 		T(test_cmd_not_string),
 		T(test_args_not_object),
 		T(test_args_only),
+		T(test_register_all),
 		T(test_two_requests_one_write),
 		T(test_split_request),
 		T(test_long_line),
