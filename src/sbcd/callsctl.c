@@ -44,54 +44,129 @@ static json_t *secs_left(uint64_t t, uint64_t now)
 	return json_integer(t >= now ? (json_int_t)((t - now) / 1000) : -(json_int_t)((now - t) / 1000));
 }
 
-/* An answer {"<key>": list, "total": N, "truncated": bool}. */
-static int snap_result(json_t **result, const char *key, json_t *list, size_t total, size_t shown)
-{
-	if (!list)
-		return ENOMEM;
-	*result = json_pack("{s:o, s:I, s:b}", key, list, "total", (json_int_t)total,
-			    "truncated", shown < total);
-	return *result ? 0 : ENOMEM;
-}
+/* One of the B2BUA's snapshot calls (b2bua.h): fill out with at most max, return how many in all. */
+typedef size_t (snap_fetch_h)(const struct b2bua *b, void *out, size_t max);
+/* One snapshot entry as JSON; now is time_mono_ms(). */
+typedef json_t *(snap_item_h)(const void *item, uint64_t now);
 
-static int cmd_calls(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+struct snap_kind {
+	const char *key;         /* the list's name in the answer */
+	size_t size;             /* of one entry */
+	snap_fetch_h *fetch;
+	snap_item_h *item;
+};
+
+/*
+ * A snapshot command's answer {"<key>": [...], "total": N, "truncated": bool}:
+ * at most SNAP_MAX entries, copied out of the B2BUA in one call.
+ */
+static int snapshot(const struct sbcd *s, const struct snap_kind *k, const json_t *args,
+		    json_t **result, char *err, size_t errlen)
 {
-	struct sbcd *s = arg;
 	uint64_t now = time_mono_ms();
-	struct b2bua_call_info *v;
 	size_t total, n;
 	json_t *list;
+	char *v;
 	int e = no_args(args, err, errlen);
 
 	if (e)
 		return e;
-	total = b2bua_calls(s->b2bua, NULL, 0);
+	total = k->fetch(s->b2bua, NULL, 0);
 	n = MIN(total, (size_t)SNAP_MAX);
-	v = calloc(n ? n : 1, sizeof(*v));
+	v = calloc(n ? n : 1, k->size);
 	list = json_array();
 	if (!v || !list) {
 		free(v);
 		json_decref(list);
 		return ENOMEM;
 	}
-	total = b2bua_calls(s->b2bua, v, n);
+	total = k->fetch(s->b2bua, v, n);
 	n = MIN(n, total);
-	for (size_t i = 0; i < n; i++) {
-		const struct b2bua_call_info *c = &v[i];
-
-		json_array_append_new(list, json_pack(
-			"{s:I, s:s, s:I, s:o, s:s, s:s, s:s, s:b, s:[{s:s, s:o}, {s:s, s:o}]}",
-			"id", (json_int_t)c->id, "state", c->state,
-			"duration", (json_int_t)(now > c->start_ms ? (now - c->start_ms) / 1000 : 0),
-			"answered", c->answer_ms ? json_integer((json_int_t)((now > c->answer_ms ?
-				now - c->answer_ms : 0) / 1000)) : json_null(),
-			"caller", c->caller, "callee", c->callee, "trunk", c->trunk, "media", c->media,
-			"legs",
-			"zone", config_zone_name((enum zone_id)c->peer[0].zone), "peer", peer_json(&c->peer[0]),
-			"zone", config_zone_name((enum zone_id)c->peer[1].zone), "peer", peer_json(&c->peer[1])));
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, k->item(v + i * k->size, now));
 	free(v);
-	return snap_result(result, "calls", list, total, n);
+	*result = json_pack("{s:o, s:I, s:b}", k->key, list, "total", (json_int_t)total,
+			    "truncated", n < total);
+	return *result ? 0 : ENOMEM;
+}
+
+static size_t fetch_calls(const struct b2bua *b, void *out, size_t max)
+{
+	return b2bua_calls(b, out, max);
+}
+
+static json_t *call_json(const void *item, uint64_t now)
+{
+	const struct b2bua_call_info *c = item;
+
+	return json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:s, s:b, s:[{s:s, s:o}, {s:s, s:o}]}",
+		"id", (json_int_t)c->id, "state", c->state,
+		"duration", (json_int_t)(now > c->start_ms ? (now - c->start_ms) / 1000 : 0),
+		"answered", c->answer_ms ? json_integer((json_int_t)((now > c->answer_ms ?
+			now - c->answer_ms : 0) / 1000)) : json_null(),
+		"caller", c->caller, "callee", c->callee, "trunk", c->trunk, "media", c->media,
+		"legs",
+		"zone", config_zone_name((enum zone_id)c->peer[0].zone), "peer", peer_json(&c->peer[0]),
+		"zone", config_zone_name((enum zone_id)c->peer[1].zone), "peer", peer_json(&c->peer[1]));
+}
+
+static size_t fetch_regs(const struct b2bua *b, void *out, size_t max)
+{
+	return b2bua_registrations(b, out, max);
+}
+
+static json_t *reg_json(const void *item, uint64_t now)
+{
+	const struct b2bua_reg_info *r = item;
+
+	return json_pack("{s:s, s:o, s:b, s:o, s:o}",
+		"aor", r->aor, "contact", peer_json(&r->peer), "nat", r->nat,
+		"phone_expires", secs_left(r->phone_exp_ms, now),
+		"core_expires", secs_left(r->core_exp_ms, now));
+}
+
+static size_t fetch_trunks(const struct b2bua *b, void *out, size_t max)
+{
+	return b2bua_trunks(b, out, max);
+}
+
+static json_t *trunk_json(const void *item, uint64_t now)
+{
+	const struct b2bua_trunk_info *t = item;
+	const char *addr = t->address.name[0] ? t->address.name : t->address.addr.text;
+
+	(void)now;
+	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:o}",
+		"name", t->name, "zone", config_zone_name(t->zone), "address", addr,
+		"port", (int)t->port, "transport", config_transport_name(t->transport),
+		"max_calls", (int)t->max_calls, "active", (int)t->active,
+		"registration", t->reg_state,
+		"last_code", t->reg_last_code ? json_integer(t->reg_last_code) : json_null());
+}
+
+static const struct snap_kind calls_kind = {
+	"calls", sizeof(struct b2bua_call_info), fetch_calls, call_json
+};
+static const struct snap_kind regs_kind = {
+	"registrations", sizeof(struct b2bua_reg_info), fetch_regs, reg_json
+};
+static const struct snap_kind trunks_kind = {
+	"trunks", sizeof(struct b2bua_trunk_info), fetch_trunks, trunk_json
+};
+
+static int cmd_calls(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	return snapshot(arg, &calls_kind, args, result, err, errlen);
+}
+
+static int cmd_registrations(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	return snapshot(arg, &regs_kind, args, result, err, errlen);
+}
+
+static int cmd_trunks(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	return snapshot(arg, &trunks_kind, args, result, err, errlen);
 }
 
 static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
@@ -121,73 +196,6 @@ static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t err
 		event_active(s->ev_txn, EV_TIMEOUT, 0);
 	*result = json_pack("{s:I}", "hungup", (json_int_t)id);
 	return *result ? 0 : ENOMEM;
-}
-
-static int cmd_registrations(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
-{
-	struct sbcd *s = arg;
-	uint64_t now = time_mono_ms();
-	struct b2bua_reg_info *v;
-	size_t total, n;
-	json_t *list;
-	int e = no_args(args, err, errlen);
-
-	if (e)
-		return e;
-	total = b2bua_registrations(s->b2bua, NULL, 0);
-	n = MIN(total, (size_t)SNAP_MAX);
-	v = calloc(n ? n : 1, sizeof(*v));
-	list = json_array();
-	if (!v || !list) {
-		free(v);
-		json_decref(list);
-		return ENOMEM;
-	}
-	total = b2bua_registrations(s->b2bua, v, n);
-	n = MIN(n, total);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, json_pack("{s:s, s:o, s:b, s:o, s:o}",
-			"aor", v[i].aor, "contact", peer_json(&v[i].peer), "nat", v[i].nat,
-			"phone_expires", secs_left(v[i].phone_exp_ms, now),
-			"core_expires", secs_left(v[i].core_exp_ms, now)));
-	free(v);
-	return snap_result(result, "registrations", list, total, n);
-}
-
-static int cmd_trunks(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
-{
-	struct sbcd *s = arg;
-	struct b2bua_trunk_info *v;
-	size_t total, n;
-	json_t *list;
-	int e = no_args(args, err, errlen);
-
-	if (e)
-		return e;
-	total = b2bua_trunks(s->b2bua, NULL, 0);
-	n = MIN(total, (size_t)SNAP_MAX);
-	v = calloc(n ? n : 1, sizeof(*v));
-	list = json_array();
-	if (!v || !list) {
-		free(v);
-		json_decref(list);
-		return ENOMEM;
-	}
-	total = b2bua_trunks(s->b2bua, v, n);
-	n = MIN(n, total);
-	for (size_t i = 0; i < n; i++) {
-		const struct b2bua_trunk_info *t = &v[i];
-		const char *addr = t->address.name[0] ? t->address.name : t->address.addr.text;
-
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:o}",
-			"name", t->name, "zone", config_zone_name(t->zone), "address", addr,
-			"port", (int)t->port, "transport", config_transport_name(t->transport),
-			"max_calls", (int)t->max_calls, "active", (int)t->active,
-			"registration", t->reg_state,
-			"last_code", t->reg_last_code ? json_integer(t->reg_last_code) : json_null()));
-	}
-	free(v);
-	return snap_result(result, "trunks", list, total, n);
 }
 
 static const struct ctl_cmd_def cmds[] = {
