@@ -389,57 +389,26 @@ static void file_mode_check(const char *path, const struct stat *st)
 static int file_load(const char *path, char **bufp, size_t *lenp, struct config_errors *errs)
 {
 	struct stat st;
-	size_t len = 0;
-	char *buf;
-	int fd, err;
+	int err = file_read_max(path, AUTH_FILE_MAX, bufp, lenp, NULL, &st);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1) {
-		err = errno;
-		if (err == ENOENT)
-			return ENOENT;
-		err_add(errs, path, 0, "cannot read: %s", strerror(err));
-		return EINVAL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	switch (err) {
+	case 0:
+		file_mode_check(path, &st);
+		return 0;
+	case ENOENT:
+	case ENOMEM:
+		return err;
+	case EINVAL:
 		err_add(errs, path, 0, "cannot read: not a regular file");
-		err = EINVAL;
-		goto out_close;
-	}
-	if (st.st_size > AUTH_FILE_MAX) {
+		break;
+	case EFBIG:
 		err_add(errs, path, 0, "larger than %d bytes", AUTH_FILE_MAX);
-		err = EINVAL;
-		goto out_close;
+		break;
+	default:
+		err_add(errs, path, 0, "cannot read: %s", strerror(err));
+		break;
 	}
-	file_mode_check(path, &st);
-	buf = mem_zalloc((size_t)st.st_size + 1, NULL);
-	if (!buf) {
-		err = ENOMEM;
-		goto out_close;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			err_add(errs, path, 0, "cannot read: %s", strerror(errno));
-			mem_deref(buf);
-			err = EINVAL;
-			goto out_close;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-
- out_close:
-	close(fd);
-	return err;
+	return EINVAL;
 }
 
 /* ---- hashing ---- */

@@ -131,57 +131,23 @@ static int ini_error(const char *fmt, ...)
 /* Read the whole file (a regular file, at most CONFIG_FILE_MAX bytes) and keep it open. */
 static int file_read(struct config_ctx *c, int *fdp, char **bufp, size_t *lenp)
 {
-	struct stat st;
-	char *buf;
-	size_t len = 0;
-	int fd, err;
+	int err = file_read_max(c->path, CONFIG_FILE_MAX, bufp, lenp, fdp, NULL);
 
-	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below */
-	fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1) {
-		err = errno;
-		config_err(c, NULL, NULL, "cannot read: %s", strerror(err));
-		return EINVAL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	switch (err) {
+	case 0:
+	case ENOMEM:
+		return err;
+	case EINVAL:
 		config_err(c, NULL, NULL, "cannot read: not a regular file");
-		err = EINVAL;
-		goto out_close;
+		break;
+	case EFBIG:
+		config_err(c, NULL, NULL, "file is larger than %d bytes", CONFIG_FILE_MAX);
+		break;
+	default:
+		config_err(c, NULL, NULL, "cannot read: %s", strerror(err));
+		break;
 	}
-	buf = mem_zalloc(CONFIG_FILE_MAX + 1, NULL);
-	if (!buf) {
-		err = ENOMEM;
-		goto out_close;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			config_err(c, NULL, NULL, "cannot read: %s", strerror(errno));
-			err = EINVAL;
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_FILE_MAX) {
-			config_err(c, NULL, NULL, "file is larger than %d bytes", CONFIG_FILE_MAX);
-			err = EINVAL;
-			goto out_free;
-		}
-	}
-	*fdp = fd;
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-
- out_free:
-	mem_deref(buf);
- out_close:
-	close(fd);
-	return err;
+	return EINVAL;
 }
 
 /* A NUL byte would end iniparser's lines early: refuse the file instead. */

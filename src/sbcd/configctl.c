@@ -15,65 +15,6 @@
 #define BACKUP_SUFFIX  ".bak"
 #define NEW_FILE_MODE  0600                   /* when the running file's mode is unknown */
 
-/*
- * Read a regular file whole, at most CONFIG_FILE_MAX bytes, into a new
- * buffer (NUL-terminated; the caller frees it) and say its permission bits.
- * EFBIG when it is larger, EINVAL when it is not a regular file.
- */
-static int file_slurp(const char *path, char **bufp, size_t *lenp, unsigned *modep)
-{
-	struct stat st;
-	size_t len = 0;
-	char *buf;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return errno;
-	if (fstat(fd, &st) == -1) {
-		err = errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = EINVAL;
-		goto out_close;
-	}
-	buf = malloc(CONFIG_FILE_MAX + 1);
-	if (!buf) {
-		err = ENOMEM;
-		goto out_close;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			err = errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_FILE_MAX) {
-			err = EFBIG;
-			break;
-		}
-	}
-	if (err) {
-		free(buf);
-		goto out_close;
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	if (modep)
-		*modep = (unsigned)(st.st_mode & 07777);
- out_close:
-	close(fd);
-	return err;
-}
-
 /* args {"text": "..."}: the text and its length, or an error naming what is wrong. */
 static int text_arg(const json_t *args, const char **textp, size_t *lenp, char *err, size_t errlen)
 {
@@ -222,14 +163,14 @@ static int cmd_get(const json_t *args, json_t **result, char *err, size_t errlen
 
 	if (e)
 		return e;
-	e = file_slurp(s->opts.config_path, &buf, &len, NULL);
+	e = file_read_max(s->opts.config_path, CONFIG_FILE_MAX, &buf, &len, NULL, NULL);
 	if (e) {
 		snprintf(err, errlen, "%s: %s", s->opts.config_path,
 			 e == EFBIG ? "larger than the configuration size limit" : strerror(e));
 		return e;
 	}
 	*result = json_pack("{s:s, s:s%}", "path", s->opts.config_path, "text", buf, len);
-	free(buf);
+	mem_deref(buf);
 	if (!*result) {
 		snprintf(err, errlen, "%s: not UTF-8 text", s->opts.config_path);
 		return EINVAL;
@@ -270,6 +211,7 @@ static int backup_write(const char *path, unsigned *modep, char *err, size_t err
 {
 	char bak[PATH_MAX];
 	char *old = NULL;
+	struct stat st;
 	size_t len = 0;
 	int e;
 
@@ -277,14 +219,15 @@ static int backup_write(const char *path, unsigned *modep, char *err, size_t err
 		snprintf(err, errlen, "%s" BACKUP_SUFFIX ": %s", path, strerror(ENAMETOOLONG));
 		return ENAMETOOLONG;
 	}
-	e = file_slurp(path, &old, &len, modep);
+	e = file_read_max(path, CONFIG_FILE_MAX, &old, &len, NULL, &st);
 	if (e) {
 		snprintf(err, errlen, "cannot read %s for the backup: %s", path,
 			 e == EFBIG ? "larger than the configuration size limit" : strerror(e));
 		return e;
 	}
+	*modep = (unsigned)(st.st_mode & 07777);
 	e = file_write_atomic(bak, old, len, 0600);
-	free(old);
+	mem_deref(old);
 	if (e)
 		snprintf(err, errlen, "cannot write the backup %s: %s", bak, strerror(e));
 	return e;

@@ -293,6 +293,55 @@ static void test_file_write_atomic(void **state)
 	assert_int_equal(file_write_atomic("/nonexistent-dir/x", "a", 1, 0600), ENOENT);
 }
 
+/* file_read_max: the whole file, NUL-terminated; refusals by kind; the fd kept on request. */
+static void test_file_read_max(void **state)
+{
+	char dir[] = "/tmp/sbc-test-XXXXXX", path[64], fifo[64];
+	struct stat st;
+	size_t len = 99;
+	char *buf = NULL;
+	int fd = -1;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(fifo, sizeof(fifo), "%s/p", dir);
+	assert_int_equal(file_write_atomic(path, "12345678", 8, 0640), 0);
+
+	assert_int_equal(file_read_max(path, 8, &buf, &len, NULL, &st), 0);  /* exactly max */
+	assert_int_equal(len, 8);
+	assert_string_equal(buf, "12345678");
+	assert_int_equal(st.st_mode & 0777, 0640);
+	buf = mem_deref(buf);
+
+	assert_int_equal(file_read_max(path, 7, &buf, &len, NULL, NULL), EFBIG);
+	assert_null(buf);
+
+	assert_int_equal(file_read_max(path, 100, &buf, &len, &fd, NULL), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 8);   /* the same open file, read to its end */
+	close(fd);
+	buf = mem_deref(buf);
+
+	assert_int_equal(file_write_atomic(path, "", 0, 0600), 0);
+	assert_int_equal(file_read_max(path, 100, &buf, &len, NULL, NULL), 0);
+	assert_int_equal(len, 0);
+	assert_string_equal(buf, "");
+	buf = mem_deref(buf);
+
+	assert_int_equal(mkfifo(fifo, 0600), 0);   /* refused at once, not waited on */
+	assert_int_equal(file_read_max(fifo, 100, &buf, &len, NULL, NULL), EINVAL);
+	assert_int_equal(file_read_max(dir, 100, &buf, &len, NULL, NULL), EINVAL);
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "-missing");
+	assert_int_equal(file_read_max(path, 100, &buf, &len, NULL, NULL), ENOENT);
+	assert_null(buf);
+
+	unlink(fifo);
+	path[strlen(path) - strlen("-missing")] = '\0';
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 struct item {
 	struct hnode hn;
 	uint32_t key;
@@ -364,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tmr_many, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_log_excerpt, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_log_level_parse, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_file_read_max, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_siphash_vectors, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_htable, unit_leak_setup, unit_leak_teardown),
