@@ -152,6 +152,33 @@ static int check_failed(char *err, size_t errlen, int e)
 	return e;
 }
 
+/* A "text" argument checked as a file would be: the common start of config.validate and apply. */
+struct text_check {
+	const char *text;
+	size_t len;
+	struct config_errors *errs;   /* the caller's, mem_deref it */
+	char tmp[PATH_MAX];           /* the private file's name, for the error lines */
+	bool valid;
+};
+
+static int text_check_args(const struct sbcd *s, const json_t *args, struct text_check *tc,
+			   char *err, size_t errlen)
+{
+	int e = text_arg(args, &tc->text, &tc->len, err, errlen);
+
+	if (e)
+		return e;
+	tc->errs = mem_zalloc(sizeof(*tc->errs), NULL);
+	if (!tc->errs)
+		return ENOMEM;
+	e = config_text_check(s, tc->text, tc->len, tc->errs, tc->tmp, sizeof(tc->tmp), &tc->valid);
+	if (e) {
+		tc->errs = mem_deref(tc->errs);
+		return check_failed(err, errlen, e);
+	}
+	return 0;
+}
+
 /* config.get: the running file's name and its text as it is now on disk. */
 static int cmd_get(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
 {
@@ -182,27 +209,15 @@ static int cmd_get(const json_t *args, json_t **result, char *err, size_t errlen
 static int cmd_validate(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
 {
 	const struct sbcd *s = arg;
-	struct config_errors *errs;
-	char tmp[PATH_MAX];
-	const char *text;
-	size_t len;
-	bool valid;
-	int e = text_arg(args, &text, &len, err, errlen);
+	struct text_check tc;
+	int e = text_check_args(s, args, &tc, err, errlen);
 
 	if (e)
 		return e;
-	errs = mem_zalloc(sizeof(*errs), NULL);
-	if (!errs)
-		return ENOMEM;
-	e = config_text_check(s, text, len, errs, tmp, sizeof(tmp), &valid);
-	if (e) {
-		mem_deref(errs);
-		return check_failed(err, errlen, e);
-	}
-	*result = json_pack("{s:b, s:o, s:i}", "valid", valid,
-			    "errors", errors_json(errs, tmp, s->opts.config_path),
-			    "more", (int)errs->dropped);
-	mem_deref(errs);
+	*result = json_pack("{s:b, s:o, s:i}", "valid", tc.valid,
+			    "errors", errors_json(tc.errs, tc.tmp, s->opts.config_path),
+			    "more", (int)tc.errs->dropped);
+	mem_deref(tc.errs);
 	return *result ? 0 : ENOMEM;
 }
 
@@ -242,39 +257,28 @@ static int cmd_apply(const json_t *args, json_t **result, char *err, size_t errl
 {
 	struct sbcd *s = arg;
 	const struct sbc_config *before;
-	struct config_errors *errs;
 	unsigned mode = NEW_FILE_MODE;
-	char tmp[PATH_MAX];
-	const char *text;
-	size_t len;
-	bool valid;
-	int e = text_arg(args, &text, &len, err, errlen);
+	struct text_check tc;
+	int e = text_check_args(s, args, &tc, err, errlen);
 
 	if (e)
 		return e;
-	errs = mem_zalloc(sizeof(*errs), NULL);
-	if (!errs)
-		return ENOMEM;
-	e = config_text_check(s, text, len, errs, tmp, sizeof(tmp), &valid);
-	if (e) {
-		mem_deref(errs);
-		return check_failed(err, errlen, e);
-	}
-	if (!valid) {
-		json_t *first = errs->n ? line_json(errs->msg[0], tmp, s->opts.config_path) : NULL;
+	if (!tc.valid) {
+		const struct config_errors *errs = tc.errs;
+		json_t *first = errs->n ? line_json(errs->msg[0], tc.tmp, s->opts.config_path) : NULL;
 		unsigned more = (errs->n ? errs->n - 1 : 0) + errs->dropped;
 
 		snprintf(err, errlen, "invalid configuration: %s (%u more error%s)",
 			 first ? json_string_value(first) : "?", more, more == 1 ? "" : "s");
 		json_decref(first);
-		mem_deref(errs);
+		mem_deref(tc.errs);
 		return EINVAL;
 	}
-	mem_deref(errs);
+	mem_deref(tc.errs);
 	e = backup_write(s->opts.config_path, &mode, err, errlen);
 	if (e)
 		return e;
-	e = file_write_atomic(s->opts.config_path, text, len, mode);
+	e = file_write_atomic(s->opts.config_path, tc.text, tc.len, mode);
 	if (e) {
 		snprintf(err, errlen, "cannot write %s: %s", s->opts.config_path, strerror(e));
 		return e;
