@@ -190,6 +190,36 @@ int guard_unban(struct guard *g, const struct sockaddr_storage *addr)
 	return 0;
 }
 
+/*
+ * The operator allowed block c: forget every ban of an address inside it,
+ * strikes included, and take them out of the kernel set. Returns how many
+ * of them were active.
+ */
+size_t guard_bans_lift(struct guard *g, const struct config_cidr *c)
+{
+	uint64_t now = guard_now(g);
+	size_t n = 0;
+
+	for (size_t i = 0; i < gtable_size(&g->ban); i++) {
+		struct gban *b = (struct gban *)gtable_at(&g->ban, i);
+		struct sockaddr_storage ss;
+
+		if (!b->s.last_ms)
+			continue;
+		guard_key_addr(&b->s.k, &ss);
+		if (!config_cidr_match(c, (const struct sockaddr *)&ss))
+			continue;
+		if (b->active && b->until_ms > now) {
+			n++;
+			if (g->nft)
+				guard_nft_unban(g->nft, &ss);
+		}
+		gtable_free(&g->ban, &b->s);
+		g->dirty = true;
+	}
+	return n;
+}
+
 static void ban_info(const struct guard *g, const struct gban *b, struct guard_ban_info *out)
 {
 	guard_key_addr(&b->s.k, &out->addr);

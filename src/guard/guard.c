@@ -62,6 +62,8 @@ static void guard_destroy(void *data)
 	gtable_close(&g->trust);
 	gtable_close(&g->ban);
 	free(g->bans_path);
+	free(g->allow);
+	free(g->allow_path);
 	mem_deref((void *)g->cfg);
 }
 
@@ -95,6 +97,8 @@ int guard_alloc(struct guard **gp, const struct sbc_config *cfg, const char *ban
 		err = gtable_init(&g->trust, side, sizeof(struct gtrust));
 	if (!err)
 		err = gtable_init(&g->ban, gc->max_bans, sizeof(struct gban));
+	if (!err && !(g->allow = calloc(GUARD_ALLOW_MAX, sizeof(*g->allow))))
+		err = ENOMEM;
 	if (!err && bans_path && !(g->bans_path = strdup(bans_path)))
 		err = ENOMEM;
 	if (err) {
@@ -140,10 +144,17 @@ size_t guard_sources(const struct guard *g)
 	return g->src.used;
 }
 
-/* Operator's allow list: never limited, never banned. */
+const struct config_cidrlist *guard_allow_config(const struct guard *g)
+{
+	return &g->gc->allow;
+}
+
+/* Operator's allow lists, configured and runtime: never limited, never banned. */
 static bool allowed(const struct guard *g, const struct sockaddr_storage *sa)
 {
-	return g->gc->allow.n && config_cidrlist_match(&g->gc->allow, (const struct sockaddr *)sa);
+	if (g->gc->allow.n && config_cidrlist_match(&g->gc->allow, (const struct sockaddr *)sa))
+		return true;
+	return g->allow_n && guard_allow_match(g, sa);
 }
 
 /* Trunks of the public zone (their allow lists) and the core: configured peers. */

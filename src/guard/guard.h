@@ -103,6 +103,51 @@ int guard_save(struct guard *g);
 /* Operator actions; ENOENT when addr is not banned. */
 int guard_unban(struct guard *g, const struct sockaddr_storage *addr);
 
+/*
+ * The runtime allow list (docs/guard.md, "Runtime allow list"): blocks the
+ * operator adds through the control socket. A source inside one is never
+ * limited or banned, as for [guard] allow; the list survives restarts in a
+ * file and reloads in memory. At most GUARD_ALLOW_MAX entries.
+ */
+enum { GUARD_ALLOW_MAX = 1024, GUARD_NOTE_MAX = 64 };
+
+struct guard_allow_entry {
+	struct config_cidr cidr;
+	char note[GUARD_NOTE_MAX + 1];    /* printable ASCII, "" for none */
+	int64_t added;                    /* unix seconds */
+};
+
+/*
+ * Keep the runtime list in path: read it now (a missing file is an empty
+ * list; a bad one is logged and ignored, ENOENT or EINVAL), then write it
+ * atomically on every change. ENOMEM is the only error that matters.
+ */
+int guard_allow_open(struct guard *g, const char *path);
+/*
+ * Add the block text ("ADDRESS/PREFIX", or an address: /32, /128) with a
+ * note (NULL: none) and lift the bans inside it. *added gets the block.
+ * Errors, each with a message in why: EINVAL (not a block, host bits set,
+ * bad note), EEXIST (listed already, here or in [guard] allow), ENOSPC
+ * (full), or the errno of writing the file (nothing changed then).
+ */
+int guard_allow_add(struct guard *g, const char *text, const char *note,
+		    struct config_cidr *added, char *why, size_t size);
+/*
+ * Remove the block text from the runtime list. EINVAL for a bad block or
+ * one that is only in [guard] allow, ENOENT when it is not listed, or the
+ * errno of writing the file (nothing changed then); a message in why.
+ */
+int guard_allow_remove(struct guard *g, const char *text, struct config_cidr *removed,
+		       char *why, size_t size);
+/* The runtime entries (sorted by family, network, prefix) and their count. */
+const struct guard_allow_entry *guard_allow_runtime(const struct guard *g, size_t *n);
+/* The running configuration's [guard] allow. */
+const struct config_cidrlist *guard_allow_config(const struct guard *g);
+/* "ADDRESS/PREFIX" or an address, host bits zero: 0, or EINVAL with a message in why. */
+int guard_cidr_parse(const char *text, struct config_cidr *c, char *why, size_t size);
+/* At most GUARD_NOTE_MAX printable ASCII characters. */
+bool guard_note_valid(const char *note);
+
 const struct guard_stats *guard_stats(const struct guard *g);
 bool guard_enabled(const struct guard *g);
 size_t guard_sources(const struct guard *g);

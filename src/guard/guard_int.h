@@ -101,6 +101,12 @@ struct guard {
 	unsigned ban_budget;
 	unsigned ban_logs;                /* ban lines logged this second */
 	struct guard_nft *nft;            /* kernel drop, NULL when off or unavailable */
+	/* runtime allow list (allow.c): GUARD_ALLOW_MAX slots from the start, sorted */
+	struct guard_allow_entry *allow;
+	size_t allow_n;
+	uint8_t allow_plen[2][129];       /* per family (IPv4, IPv6): prefix lengths in use, longest first */
+	uint8_t allow_nplen[2];
+	char *allow_path;                 /* NULL: not kept in a file */
 };
 
 uint64_t guard_now(const struct guard *g);
@@ -131,6 +137,10 @@ void guard_ban(struct guard *g, uint64_t h, const struct gkey *k, enum guard_rea
 int guard_bans_load(struct guard *g);
 void guard_count(struct guard *g, struct gsrc *s, enum guard_reason r, uint64_t now);
 void guard_timeline_add(struct guard *g, enum guard_reason r, uint64_t now);
+size_t guard_bans_lift(struct guard *g, const struct config_cidr *c);
+
+/* allow.c */
+bool guard_allow_match(const struct guard *g, const struct sockaddr_storage *sa);
 
 /* nft.c: kernel drop of banned sources with nftables */
 int guard_nft_alloc(struct guard_nft **np, const char *ifname);

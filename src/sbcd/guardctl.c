@@ -196,18 +196,127 @@ static int cmd_timeline(const json_t *args, json_t **result, char *err, size_t e
 	return *result ? 0 : ENOMEM;
 }
 
+/* guard.allow: the allow list, [guard] allow and the runtime entries; no arguments. */
+static int cmd_allow(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { NULL };
+	const struct config_cidrlist *cl = guard_allow_config(arg);
+	const struct guard_allow_entry *v;
+	json_t *conf = json_array(), *run = json_array();
+	size_t n;
+	int e = ctl_args_only(args, keys, err, errlen);
+
+	if (e || !conf || !run)
+		goto out_free;
+	for (unsigned i = 0; i < cl->n; i++) {
+		if (json_array_append_new(conf, json_string(cl->v[i].text)))
+			goto out_free;
+	}
+	v = guard_allow_runtime(arg, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (json_array_append_new(run, json_pack("{s:s, s:s, s:I}", "cidr", v[i].cidr.text,
+							 "note", v[i].note, "added",
+							 (json_int_t)v[i].added)))
+			goto out_free;
+	}
+	*result = json_pack("{s:o, s:o}", "config", conf, "runtime", run);
+	return *result ? 0 : ENOMEM;
+
+ out_free:
+	json_decref(conf);
+	json_decref(run);
+	return e ? e : ENOMEM;
+}
+
+/* args {"cidr": ...}: the block's text, or an error naming what is wrong. */
+static int cidr_arg(const json_t *args, const char *const *keys, const char **cidr, char *err,
+		    size_t errlen)
+{
+	const json_t *v = json_object_get(args, "cidr");
+	int e = ctl_args_only(args, keys, err, errlen);
+
+	if (e)
+		return e;
+	if (!v) {
+		snprintf(err, errlen, "missing argument \"cidr\" (an address or ADDRESS/PREFIX)");
+		return EINVAL;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"cidr\" must be a string: an address or ADDRESS/PREFIX");
+		return EINVAL;
+	}
+	*cidr = json_string_value(v);
+	return 0;
+}
+
+/* guard.allow.add {"cidr", "note"?}: allow a block at run time, lifting its bans. */
+static int cmd_allow_add(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	static const char *const keys[] = { "cidr", "note", NULL };
+	const json_t *jnote = json_object_get(args, "note");
+	const char *cidr, *note = NULL;
+	struct config_cidr c;
+	int e = cidr_arg(args, keys, &cidr, err, errlen);
+
+	if (e)
+		return e;
+	if (jnote && !json_is_null(jnote)) {
+		if (!json_is_string(jnote)) {
+			snprintf(err, errlen, "\"note\" must be a string of at most %d printable "
+				 "ASCII characters", GUARD_NOTE_MAX);
+			return EINVAL;
+		}
+		note = json_string_value(jnote);
+	}
+	e = guard_allow_add(arg, cidr, note, &c, err, errlen);
+	if (e)
+		return e;
+	*result = json_pack("{s:s}", "added", c.text);
+	return *result ? 0 : ENOMEM;
+}
+
+/* guard.allow.remove {"cidr"}: take a runtime entry out. */
+static int cmd_allow_remove(const json_t *args, json_t **result, char *err, size_t errlen,
+			    void *arg)
+{
+	static const char *const keys[] = { "cidr", NULL };
+	const char *cidr;
+	struct config_cidr c;
+	int e = cidr_arg(args, keys, &cidr, err, errlen);
+
+	if (e)
+		return e;
+	e = guard_allow_remove(arg, cidr, &c, err, errlen);
+	if (e)
+		return e;
+	*result = json_pack("{s:s}", "removed", c.text);
+	return *result ? 0 : ENOMEM;
+}
+
 static const struct ctl_cmd_def cmds[] = {
 	{ "guard.stats", cmd_stats },
 	{ "guard.bans", cmd_bans },
 	{ "guard.unban", cmd_unban },
 	{ "guard.top", cmd_top },
 	{ "guard.timeline", cmd_timeline },
+	{ "guard.allow", cmd_allow },
+	{ "guard.allow.add", cmd_allow_add },
+	{ "guard.allow.remove", cmd_allow_remove },
 };
 
+/* The commands, and the runtime allow list they change: kept in DATA_DIR/allow.json. */
 int sbcd_guardctl_start(struct sbcd *s)
 {
+	char path[PATH_MAX];
+	int n;
+
 	if (!s->ctl || !s->guard)
 		return 0;
+	n = snprintf(path, sizeof(path), "%s/allow.json", s->cfg->general.data_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return ENAMETOOLONG;
+	if (guard_allow_open(s->guard, path) == ENOMEM)
+		return ENOMEM;
 	return ctl_register_all(s->ctl, cmds, ARRAY_SIZE(cmds), s->guard);
 }
 

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "guard/guard_int.h"
 #include "net/net.h"
 #include "unit.h"
@@ -38,6 +40,7 @@ static const char *const guard_defaults[] = {
 static char tmpdir[64];
 static char conf_path[128];
 static char bans_path[128];
+static char allow_path[128];
 static struct config_errors errs;
 
 static int group_setup(void **state)
@@ -48,6 +51,7 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(conf_path, sizeof(conf_path), "%s/sbc.ini", tmpdir);
 	snprintf(bans_path, sizeof(bans_path), "%s/bans.json", tmpdir);
+	snprintf(allow_path, sizeof(allow_path), "%s/allow.json", tmpdir);
 	log_set_level(LOG_LVL_ERROR);   /* bans are logged at info, corrupt files at warn */
 	return 0;
 }
@@ -57,6 +61,7 @@ static int group_teardown(void **state)
 	(void)state;
 	unlink(conf_path);
 	unlink(bans_path);
+	unlink(allow_path);
 	rmdir(tmpdir);
 	return 0;
 }
@@ -1407,6 +1412,482 @@ static void test_bans_file_corrupt(void **state)
 	rmdir(bans_path);
 }
 
+/* ---- the runtime allow list ---- */
+
+
+/* guard_allow_add with a fresh message buffer; the code, *why the message. */
+static int allow_add(struct guard *g, const char *cidr, const char *note, char *why, size_t size)
+{
+	struct config_cidr c;
+	int err;
+
+	why[0] = '\0';
+	err = guard_allow_add(g, cidr, note, &c, why, size);
+	if (!err)
+		snprintf(why, size, "%s", c.text);
+	return err;
+}
+
+static int allow_remove(struct guard *g, const char *cidr, char *why, size_t size)
+{
+	struct config_cidr c;
+	int err;
+
+	why[0] = '\0';
+	err = guard_allow_remove(g, cidr, &c, why, size);
+	if (!err)
+		snprintf(why, size, "%s", c.text);
+	return err;
+}
+
+/* Is address s inside a runtime entry? */
+static bool allow_has(const struct guard *g, const char *s)
+{
+	struct sockaddr_storage ss = ip(s);
+
+	return guard_allow_match(g, &ss);
+}
+
+static void assert_why(const char *why, const char *want)
+{
+	if (strcmp(why, want) != 0)
+		print_message("message: %s\nwanted:  %s\n", why, want);
+	assert_string_equal(why, want);
+}
+
+static void test_allow_parse(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} good[] = {
+		{ "198.51.100.7", "198.51.100.7/32" },
+		{ "198.51.100.0/24", "198.51.100.0/24" },
+		{ "0.0.0.0/0", "0.0.0.0/0" },
+		{ "10.0.0.0/008", "10.0.0.0/8" },
+		{ "2001:db8::1", "2001:db8::1/128" },
+		{ "2001:DB8:0:0::/48", "2001:db8::/48" },
+		{ "::ffff:198.51.100.7", "::ffff:198.51.100.7/128" },
+	};
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+		{ "", "\"\" is not an address or an address block ADDRESS/PREFIX" },
+		{ "/24", "\"/24\" is not an address or an address block ADDRESS/PREFIX" },
+		{ "198.51.100", "\"198.51.100\" is not an address or an address block ADDRESS/PREFIX" },
+		{ " 198.51.100.7", "\" 198.51.100.7\" is not an address or an address block ADDRESS/PREFIX" },
+		{ "example.com", "\"example.com\" is not an address or an address block ADDRESS/PREFIX" },
+		{ "fe80::1%eth0", "\"fe80::1%eth0\" is not an address or an address block ADDRESS/PREFIX" },
+		{ "198.51.100.7/", "\"198.51.100.7/\" has a bad prefix length (0-32)" },
+		{ "198.51.100.7/33", "\"198.51.100.7/33\" has a bad prefix length (0-32)" },
+		{ "198.51.100.7/-1", "\"198.51.100.7/-1\" has a bad prefix length (0-32)" },
+		{ "198.51.100.7/24 ", "\"198.51.100.7/24 \" has a bad prefix length (0-32)" },
+		{ "198.51.100.7/0032", "\"198.51.100.7/0032\" has a bad prefix length (0-32)" },
+		{ "2001:db8::/129", "\"2001:db8::/129\" has a bad prefix length (0-128)" },
+		{ "198.51.100.7/24", "\"198.51.100.7/24\" has host bits set (the block is 198.51.100.0/24)" },
+		{ "2001:db8::1/64", "\"2001:db8::1/64\" has host bits set (the block is 2001:db8::/64)" },
+		{ "1.2.3.4\n", "\"1.2.3.4\\x0a\" is not an address or an address block ADDRESS/PREFIX" },
+	};
+	struct config_cidr c;
+	char why[512], longer[300];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		assert_int_equal(guard_cidr_parse(good[i].in, &c, why, sizeof(why)), 0);
+		assert_string_equal(c.text, good[i].out);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		why[0] = '\0';
+		assert_int_equal(guard_cidr_parse(bad[i].in, &c, why, sizeof(why)), EINVAL);
+		assert_why(why, bad[i].why);
+	}
+	/* a long input is quoted in part */
+	memset(longer, '1', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	assert_int_equal(guard_cidr_parse(longer, &c, why, sizeof(why)), EINVAL);
+	assert_true(strlen(why) < 140);
+	assert_non_null(strstr(why, "...\" is not an address"));
+	/* notes: printable ASCII, at most 64 */
+	memset(longer, 'n', 64);
+	longer[64] = '\0';
+	assert_true(guard_note_valid(longer));
+	assert_true(guard_note_valid(""));
+	assert_true(guard_note_valid("office ~ 2nd floor!"));
+	longer[64] = 'n';
+	longer[65] = '\0';
+	assert_false(guard_note_valid(longer));
+	assert_false(guard_note_valid("tab\there"));
+	assert_false(guard_note_valid("del\x7f"));
+	assert_false(guard_note_valid("B\xc3\xbcro"));
+}
+
+static void test_allow_add_remove(void **state)
+{
+	struct guard *g = guard_make("allow = 203.0.113.0/24\n", NULL, NULL);
+	const struct guard_allow_entry *v;
+	char why[256], note[80];
+	time_t t0 = time(NULL);
+	size_t n;
+
+	(void)state;
+	v = guard_allow_runtime(g, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(guard_allow_config(g)->n, 1);
+	assert_string_equal(guard_allow_config(g)->v[0].text, "203.0.113.0/24");
+
+	assert_int_equal(allow_add(g, "198.51.100.7", "office", why, sizeof(why)), 0);
+	assert_why(why, "198.51.100.7/32");
+	assert_int_equal(allow_add(g, "2001:db8:5::/48", NULL, why, sizeof(why)), 0);
+	assert_why(why, "2001:db8:5::/48");
+	assert_int_equal(allow_add(g, "10.1.0.0/16", "", why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "10.1.2.0/24", "inside the /16: its own entry", why,
+				   sizeof(why)), 0);
+	/* duplicates, here or in the configuration */
+	assert_int_equal(allow_add(g, "198.51.100.7/32", NULL, why, sizeof(why)), EEXIST);
+	assert_why(why, "198.51.100.7/32 is already allowed");
+	assert_int_equal(allow_add(g, "2001:db8:5:0::/48", "x", why, sizeof(why)), EEXIST);
+	assert_why(why, "2001:db8:5::/48 is already allowed");
+	assert_int_equal(allow_add(g, "203.0.113.0/24", NULL, why, sizeof(why)), EEXIST);
+	assert_why(why, "203.0.113.0/24 is already allowed (in the configuration, [guard] allow)");
+	/* bad input changes nothing */
+	assert_int_equal(allow_add(g, "198.51.100.7/24", NULL, why, sizeof(why)), EINVAL);
+	assert_why(why, "\"198.51.100.7/24\" has host bits set (the block is 198.51.100.0/24)");
+	memset(note, 'x', 65);
+	note[65] = '\0';
+	assert_int_equal(allow_add(g, "192.0.2.1", note, why, sizeof(why)), EINVAL);
+	assert_why(why, "the note must be at most 64 printable ASCII characters");
+	assert_int_equal(allow_add(g, "192.0.2.1", "line\nbreak", why, sizeof(why)), EINVAL);
+
+	/* sorted: IPv4 by network then prefix, then IPv6 */
+	v = guard_allow_runtime(g, &n);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].cidr.text, "10.1.0.0/16");
+	assert_string_equal(v[1].cidr.text, "10.1.2.0/24");
+	assert_string_equal(v[2].cidr.text, "198.51.100.7/32");
+	assert_string_equal(v[2].note, "office");
+	assert_true(v[2].added >= t0 && v[2].added <= time(NULL));
+	assert_string_equal(v[3].cidr.text, "2001:db8:5::/48");
+	assert_string_equal(v[3].note, "");
+
+	/* remove: listed, not listed, only in the configuration */
+	assert_int_equal(allow_remove(g, "10.1.0.0/16", why, sizeof(why)), 0);
+	assert_why(why, "10.1.0.0/16");
+	assert_int_equal(allow_remove(g, "10.1.0.0/16", why, sizeof(why)), ENOENT);
+	assert_why(why, "10.1.0.0/16 is not in the runtime allow list");
+	assert_int_equal(allow_remove(g, "198.51.100.8", why, sizeof(why)), ENOENT);
+	assert_why(why, "198.51.100.8/32 is not in the runtime allow list");
+	assert_int_equal(allow_remove(g, "203.0.113.0/24", why, sizeof(why)), EINVAL);
+	assert_why(why, "203.0.113.0/24 is in the configuration ([guard] allow): edit it there");
+	assert_int_equal(allow_remove(g, "nonsense", why, sizeof(why)), EINVAL);
+	assert_int_equal(allow_remove(g, "2001:db8:5::0/48", why, sizeof(why)), 0);
+	assert_why(why, "2001:db8:5::/48");
+	v = guard_allow_runtime(g, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].cidr.text, "10.1.2.0/24");
+	assert_string_equal(v[1].cidr.text, "198.51.100.7/32");
+	put(g);
+}
+
+/* A runtime entry is an allow-list entry: never limited, never banned; removed, bannable again. */
+static void test_allow_never_banned(void **state)
+{
+	struct guard *g = guard_make("rate_options = 5\nauth_fail_threshold = 2\n"
+				     "malformed_threshold = 2\n", NULL, NULL);
+	struct sockaddr_storage a = ip("198.51.100.9"), a6 = ip("2001:db8:7::9"),
+				mapped = ip("::ffff:198.51.100.10"), out = ip("198.51.101.1");
+	struct pl user = PL("alice");
+	char why[256];
+
+	(void)state;
+	assert_int_equal(allow_add(g, "198.51.100.0/24", NULL, why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "2001:db8:7::/48", NULL, why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "203.0.113.5", NULL, why, sizeof(why)), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_true(pre_req(g, &a, "OPTIONS", NULL, "friendly-scanner"));
+		assert_true(pre_req(g, &a6, "OPTIONS", NULL, "sipvicious"));
+		assert_true(pre_req(g, &mapped, "OPTIONS", NULL, "friendly-scanner"));
+	}
+	for (int i = 0; i < 10; i++) {
+		guard_event(g, &a, GUARD_EV_AUTH_FAIL, &user);
+		guard_event(g, &a, GUARD_EV_MALFORMED, NULL);
+		sent_resp(g, &a, 404, "u");
+	}
+	assert_int_equal(nbans(g), 0);
+	assert_int_equal(guard_stats(g)->blocked, 0);
+	/* outside every block: banned as ever */
+	ban_scanner(g, &out);
+	assert_true(is_banned(g, &out));
+	/* removed: the next scanner packet bans it */
+	assert_int_equal(allow_remove(g, "198.51.100.0/24", why, sizeof(why)), 0);
+	ban_scanner(g, &a);
+	assert_true(banned_for(g, "198.51.100.9", GUARD_SCANNER));
+	assert_true(pre_req(g, &a6, "OPTIONS", NULL, "sipvicious"));
+	put(g);
+}
+
+/* Adding a block lifts the bans inside it (strikes forgotten); the others stay. */
+static void test_allow_lifts_bans(void **state)
+{
+	struct guard *g = guard_make(NULL, NULL, bans_path);
+	struct sockaddr_storage in1 = ip("198.51.100.1"), in2 = ip("198.51.100.200"),
+				out = ip("198.51.101.1"), in6 = ip("2001:db8:9::1");
+	struct guard_ban_info bi;
+	char why[256];
+
+	(void)state;
+	unlink(bans_path);
+	ban_scanner(g, &in1);
+	ban_scanner(g, &in2);
+	ban_scanner(g, &out);
+	ban_scanner(g, &in6);
+	assert_int_equal(nbans(g), 4);
+	assert_int_equal(allow_add(g, "198.51.100.0/24", NULL, why, sizeof(why)), 0);
+	assert_int_equal(nbans(g), 2);
+	assert_false(is_banned(g, &in1));
+	assert_false(is_banned(g, &in2));
+	assert_true(is_banned(g, &out));
+	assert_true(pre_req(g, &in1, "OPTIONS", NULL, NULL));
+	assert_false(pre_req(g, &out, "OPTIONS", NULL, NULL));
+	assert_int_equal(allow_add(g, "2001:db8:9::1", NULL, why, sizeof(why)), 0);
+	assert_int_equal(nbans(g), 1);
+	/* the bans file no longer has them */
+	assert_int_equal(guard_save(g), 0);
+	put(g);
+	g = guard_make(NULL, NULL, bans_path);
+	assert_int_equal(nbans(g), 1);
+	assert_true(is_banned(g, &out));
+	/* strikes were forgotten: a new ban of in1 is strike 1 */
+	ban_scanner(g, &in1);
+	assert_true(ban_find(g, "198.51.100.1", &bi));
+	assert_int_equal(bi.strikes, 1);
+	put(g);
+	unlink(bans_path);
+}
+
+/* 1024 entries at most; each of many prefix lengths matches what it should. */
+static void test_allow_full(void **state)
+{
+	struct guard *g = guard_make(NULL, NULL, NULL);
+	char why[256], text[64];
+	size_t n;
+
+	(void)state;
+	for (unsigned i = 0; i < GUARD_ALLOW_MAX - 2; i++) {
+		snprintf(text, sizeof(text), "10.%u.%u.7", i / 256, i % 256);
+		assert_int_equal(allow_add(g, text, "many", why, sizeof(why)), 0);
+	}
+	assert_int_equal(allow_add(g, "172.16.0.0/12", NULL, why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "2001:db8::/32", NULL, why, sizeof(why)), 0);
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, GUARD_ALLOW_MAX);
+	assert_int_equal(allow_add(g, "192.0.2.1", NULL, why, sizeof(why)), ENOSPC);
+	assert_why(why, "the runtime allow list is full (1024 entries): remove some first");
+	/* a duplicate is still called a duplicate */
+	assert_int_equal(allow_add(g, "10.0.0.7", NULL, why, sizeof(why)), EEXIST);
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, GUARD_ALLOW_MAX);
+	/* lookups: /32s, the /12, the IPv6 /32; neighbours outside */
+	assert_true(allow_has(g, "10.3.253.7"));
+	assert_false(allow_has(g, "10.3.253.8"));
+	assert_false(allow_has(g, "10.4.0.7"));   /* i = 1024: not added */
+	assert_true(allow_has(g, "172.31.255.255"));
+	assert_false(allow_has(g, "172.32.0.0"));
+	assert_true(allow_has(g, "2001:db8:ffff::1"));
+	assert_false(allow_has(g, "2001:db9::1"));
+	assert_true(allow_has(g, "::ffff:172.16.0.1"));
+	assert_int_equal(allow_remove(g, "10.0.0.7", why, sizeof(why)), 0);
+	assert_false(allow_has(g, "10.0.0.7"));
+	assert_int_equal(allow_add(g, "192.0.2.1", NULL, why, sizeof(why)), 0);
+	assert_true(allow_has(g, "192.0.2.1"));
+	put(g);
+}
+
+static void allow_file_write(const char *text)
+{
+	file_put(allow_path, text, strlen(text));
+}
+
+/* Entries survive in the file: a new guard on it has them, notes and times included. */
+static void test_allow_file(void **state)
+{
+	struct guard *g = guard_make(NULL, NULL, NULL);
+	const struct guard_allow_entry *v;
+	char why[256];
+	struct sockaddr_storage ss;
+	struct stat st;
+	json_error_t jerr;
+	json_t *root;
+	int64_t added;
+	size_t n;
+
+	(void)state;
+	unlink(allow_path);
+	assert_int_equal(guard_allow_open(g, allow_path), ENOENT);
+	assert_int_equal(allow_add(g, "198.51.100.7", "office", why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "2001:db8::/32", "lab \"v6\"", why, sizeof(why)), 0);
+	assert_int_equal(allow_add(g, "192.0.2.0/24", NULL, why, sizeof(why)), 0);
+	assert_int_equal(allow_remove(g, "192.0.2.0/24", why, sizeof(why)), 0);
+	added = guard_allow_runtime(g, &n)[0].added;
+	put(g);
+	/* owner only, the documented shape */
+	assert_int_equal(stat(allow_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	root = json_load_file(allow_path, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(root);
+	assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
+	assert_int_equal(json_array_size(json_object_get(root, "allow")), 2);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(root, "allow"), 1), "note")), "lab \"v6\"");
+	json_decref(root);
+
+	g = guard_make(NULL, NULL, NULL);
+	assert_int_equal(guard_allow_open(g, allow_path), 0);
+	v = guard_allow_runtime(g, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].cidr.text, "198.51.100.7/32");
+	assert_string_equal(v[0].note, "office");
+	assert_int_equal(v[0].added, added);
+	assert_string_equal(v[1].cidr.text, "2001:db8::/32");
+	assert_string_equal(v[1].note, "lab \"v6\"");
+	assert_true(allow_has(g, "2001:db8::99"));
+	ss = ip("192.0.2.1");
+	ban_scanner(g, &ss);
+	ss = ip("198.51.100.7");
+	assert_true(pre_req(g, &ss, "OPTIONS", NULL, "friendly-scanner"));
+	/* a reload keeps them, and lists the new configuration's blocks */
+	{
+		struct sbc_config *cfg = cfg_make("allow = 203.0.113.0/24, 2001:db8:1::/48\n", NULL);
+
+		guard_apply(g, cfg);
+		put(cfg);
+	}
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(guard_allow_config(g)->n, 2);
+	assert_string_equal(guard_allow_config(g)->v[1].text, "2001:db8:1::/48");
+	assert_int_equal(allow_remove(g, "2001:db8:1::/48", why, sizeof(why)), EINVAL);
+	put(g);
+	unlink(allow_path);
+}
+
+/* A file that is not what we wrote: logged and ignored, bad entries skipped; the next add rewrites it. */
+static void test_allow_file_corrupt(void **state)
+{
+	static const struct {
+		const char *text;
+		int err;
+		size_t good;
+	} v[] = {
+		{ "", ENOENT, 0 },
+		{ "garbage {{{", ENOENT, 0 },
+		{ "[1, 2]", EINVAL, 0 },
+		{ "{\"version\": 1}", EINVAL, 0 },
+		{ "{\"version\": 1, \"allow\": {}}", EINVAL, 0 },
+		{ "{\"allow\": [], \"allow\": []}", ENOENT, 0 },
+		{ "{\"version\": 1, \"allow\": [1, \"x\", null, [], {},"
+		  "{\"cidr\": 5},"
+		  "{\"cidr\": \"198.51.100.7/24\"},"
+		  "{\"cidr\": \"not an address\"},"
+		  "{\"cidr\": \"192.0.2.1\", \"note\": 7},"
+		  "{\"cidr\": \"192.0.2.2\", \"note\": \"bad\\u0001note\"},"
+		  "{\"cidr\": \"192.0.2.3\", \"added\": -5},"
+		  "{\"cidr\": \"192.0.2.4\", \"added\": \"yesterday\"},"
+		  "{\"cidr\": \"192.0.2.99\", \"note\": \"good\", \"added\": 1700000000},"
+		  "{\"cidr\": \"192.0.2.99/32\", \"note\": \"again\"},"
+		  "{\"cidr\": \"2001:db8::/32\"}"
+		  "]}", 0, 2 },
+	};
+	struct guard *g;
+	const struct guard_allow_entry *e;
+	char why[256];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		allow_file_write(v[i].text);
+		g = guard_make(NULL, NULL, NULL);
+		assert_int_equal(guard_allow_open(g, allow_path), v[i].err);
+		e = guard_allow_runtime(g, &n);
+		if (n != v[i].good)
+			print_message("file %zu: %zu entries\n", i, n);
+		assert_int_equal(n, v[i].good);
+		if (n) {
+			assert_string_equal(e[0].cidr.text, "192.0.2.99/32");
+			assert_string_equal(e[0].note, "good");
+			assert_int_equal(e[0].added, 1700000000);
+			assert_string_equal(e[1].cidr.text, "2001:db8::/32");
+			assert_string_equal(e[1].note, "");
+		}
+		put(g);
+	}
+	/* the next change writes a good file */
+	allow_file_write("garbage");
+	g = guard_make(NULL, NULL, NULL);
+	guard_allow_open(g, allow_path);
+	assert_int_equal(allow_add(g, "198.51.100.1", NULL, why, sizeof(why)), 0);
+	put(g);
+	g = guard_make(NULL, NULL, NULL);
+	assert_int_equal(guard_allow_open(g, allow_path), 0);
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, 1);
+	put(g);
+	/* more than GUARD_ALLOW_MAX entries: the first ones are kept */
+	{
+		size_t size = (GUARD_ALLOW_MAX + 10) * 40 + 64, off = 0;
+		char *text = malloc(size);
+
+		assert_non_null(text);
+		off += (size_t)snprintf(text + off, size - off, "{\"allow\": [");
+		for (unsigned i = 0; i < GUARD_ALLOW_MAX + 10; i++)
+			off += (size_t)snprintf(text + off, size - off, "%s{\"cidr\": \"10.%u.%u.1\"}",
+						i ? "," : "", i / 256, i % 256);
+		off += (size_t)snprintf(text + off, size - off, "]}");
+		assert_true(off < size);
+		allow_file_write(text);
+		free(text);
+		g = guard_make(NULL, NULL, NULL);
+		assert_int_equal(guard_allow_open(g, allow_path), 0);
+		guard_allow_runtime(g, &n);
+		assert_int_equal(n, GUARD_ALLOW_MAX);
+		put(g);
+	}
+	unlink(allow_path);
+}
+
+/* When the file cannot be written, the change is refused and undone. */
+static void test_allow_file_unwritable(void **state)
+{
+	char dir[200], path[240], inside[280], why[256];
+	struct guard *g = guard_make(NULL, NULL, NULL);
+	size_t n;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/gone", tmpdir);
+	snprintf(path, sizeof(path), "%s/allow.json", dir);
+	assert_int_equal(guard_allow_open(g, path), ENOENT);
+	assert_int_equal(allow_add(g, "198.51.100.7", NULL, why, sizeof(why)), ENOENT);
+	assert_non_null(strstr(why, "cannot write "));
+	assert_non_null(strstr(why, "gone/allow.json: No such file or directory"));
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, 0);
+	assert_false(allow_has(g, "198.51.100.7"));
+	/* the folder appears: it works; then the file becomes a folder: removal refused */
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(allow_add(g, "198.51.100.7", NULL, why, sizeof(why)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(inside, sizeof(inside), "%s/x", path);
+	file_put(inside, "x", 1);
+	assert_int_equal(allow_remove(g, "198.51.100.7", why, sizeof(why)), EISDIR);
+	assert_non_null(strstr(why, "cannot write "));
+	guard_allow_runtime(g, &n);
+	assert_int_equal(n, 1);
+	assert_true(allow_has(g, "198.51.100.7"));
+	put(g);
+	unlink(inside);
+	rmdir(path);
+	rmdir(dir);
+}
+
 /* ---- bounded memory ---- */
 
 static void test_bounded_memory(void **state)
@@ -1743,6 +2224,14 @@ int main(void)
 		T(test_ban_table_full),
 		T(test_bans_file),
 		T(test_bans_file_corrupt),
+		T(test_allow_parse),
+		T(test_allow_add_remove),
+		T(test_allow_never_banned),
+		T(test_allow_lifts_bans),
+		T(test_allow_full),
+		T(test_allow_file),
+		T(test_allow_file_corrupt),
+		T(test_allow_file_unwritable),
 		T(test_bounded_memory),
 		T(test_stats_packets),
 		T(test_stats_sources),
