@@ -1,5 +1,6 @@
-/* control: sbcd's control socket and the commands that belong to the daemon itself (status). */
+/* control: sbcd's control socket and the commands that belong to the daemon itself (status, stats, metrics). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,6 +69,36 @@ static bool put_u64(json_t *obj, const char *name, uint64_t v)
 
 #define PUT(obj, st, f) put_u64((obj), #f, (uint64_t)(st)->f)
 
+/* {"INVITE": n, ..., "other": n} of one direction's request counters. */
+static json_t *methods_json(const uint64_t *v)
+{
+	json_t *o = json_object();
+
+	for (unsigned i = 0; o && i < SIP_STAT_METHODS; i++) {
+		if (!put_u64(o, sip_stat_method_name(i), v[i])) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* {"1xx": n, ..., "6xx": n} of one direction's response counters. */
+static json_t *classes_json(const uint64_t *v)
+{
+	json_t *o = json_object();
+	char name[4] = "0xx";
+
+	for (unsigned i = 0; o && i < SIP_STAT_CLASSES; i++) {
+		name[0] = (char)('1' + i);
+		if (!put_u64(o, name, v[i])) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 static json_t *sip_json(const struct sip_transp *t)
 {
 	const struct sip_transp_stats *st = sip_transp_stats(t);
@@ -81,6 +112,14 @@ static json_t *sip_json(const struct sip_transp *t)
 	if (!ok || json_object_set_new(o, "rejected", rej)) {
 		json_decref(o);
 		json_decref(rej);
+		return NULL;
+	}
+	/* json_object_set_new takes the value even when it fails, and fails on NULL */
+	if (json_object_set_new(o, "methods_rx", methods_json(st->methods_rx)) ||
+	    json_object_set_new(o, "methods_tx", methods_json(st->methods_tx)) ||
+	    json_object_set_new(o, "classes_rx", classes_json(st->classes_rx)) ||
+	    json_object_set_new(o, "classes_tx", classes_json(st->classes_tx))) {
+		json_decref(o);
 		return NULL;
 	}
 	return o;
@@ -164,6 +203,28 @@ static int cmd_stats(const json_t *args, json_t **result, char *err, size_t errl
 	return 0;
 }
 
+/* metrics: the counters as Prometheus text exposition format 0.0.4 (metrics.c). */
+static int cmd_metrics(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	const struct sbcd *s = arg;
+	char *text;
+	size_t len;
+	int e;
+
+	if (json_object_size(args)) {
+		snprintf(err, errlen, "metrics takes no arguments");
+		return EINVAL;
+	}
+	e = sbcd_metrics_render(s, (time_mono_ms() - started_ms) / 1000, &text, &len);
+	if (e) {
+		snprintf(err, errlen, "metrics unavailable: %s", strerror(e));
+		return e;
+	}
+	*result = json_pack("{s:s%}", "text", text, len);
+	free(text);
+	return *result ? 0 : ENOMEM;
+}
+
 /*
  * Open the control socket at [general] control_socket and register the
  * daemon's commands. sbcd does not run without it: a failure is logged
@@ -191,6 +252,8 @@ int sbcd_ctl_start(struct sbcd *s)
 	err = ctl_register(s->ctl, "status", cmd_status, s);
 	if (!err)
 		err = ctl_register(s->ctl, "stats", cmd_stats, s);
+	if (!err)
+		err = ctl_register(s->ctl, "metrics", cmd_metrics, s);
 	if (err) {
 		log_error("control socket %s: status: %s", path, strerror(err));
 		s->ctl = mem_deref(s->ctl);

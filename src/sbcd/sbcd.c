@@ -128,6 +128,8 @@ static const struct sbcd_module modules[] = {
 	{ "guardctl", sbcd_guardctl_start, NULL, sbcd_guardctl_stop },
 	{ "callsctl", sbcd_callsctl_start, NULL, sbcd_callsctl_stop },
 	{ "configctl", sbcd_configctl_start, NULL, sbcd_configctl_stop },
+	{ "system", sbcd_system_start, NULL, sbcd_system_stop },
+	{ "trace", sbcd_trace_start, NULL, sbcd_trace_stop },
 };
 
 /* Load path; on errors print them, one per line, to stderr. */
@@ -203,6 +205,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	s->restart = false;   /* a stop asked for now wins over a restart under way */
 	event_base_loopbreak(s->base);
 }
 
@@ -234,7 +237,7 @@ static void sbcd_destroy(void *arg)
 		event_free(s->ev_term);
 	if (s->base)
 		event_base_free(s->base);
-	if (s->pid_written)
+	if (s->pid_written && !s->restart)   /* a restart keeps the pid, and so the file */
 		unlink(s->opts.pid_file);
 	mem_deref(s->cfg);
 }
@@ -269,7 +272,11 @@ static int daemonize(struct sbcd *s)
 		return err;
 	}
 	s->opts.pid_file = s->pid_path;
-	if (daemon(0, 0) == -1) {
+	if (sbcd_reexecuted()) {
+		/* system.restart under -d: detached already; the pid stays, no second fork */
+		if (chdir("/") == -1)
+			log_warn("chdir /: %s", strerror(errno));
+	} else if (daemon(0, 0) == -1) {
 		err = errno;
 		log_error("daemon: %s", strerror(err));
 		return err;

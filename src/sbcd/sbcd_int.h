@@ -16,6 +16,7 @@ struct b2bua;
 struct media_engine;
 struct guard;
 struct ctl;
+struct sbcd_trace;
 
 /* A zone as it runs: what the configuration said, resolved against the interface. */
 struct sbcd_zone {
@@ -37,6 +38,8 @@ struct sbcd {
 	struct event *ev_hup;
 	struct event *ev_ready;
 	bool pid_written;
+	bool restart;                       /* system.restart: run again after shutdown (main.c) */
+	struct event *ev_restart;           /* ends the loop once the answer has gone out */
 	struct config_errors errs;          /* of the last load */
 	/* zones, transports, transactions */
 	struct sbcd_zone zones[ZONE_COUNT];
@@ -49,6 +52,7 @@ struct sbcd {
 	struct guard *guard;                /* polices the public zone */
 	struct event *ev_guard;             /* its once-a-second tick */
 	struct ctl *ctl;                    /* the control socket */
+	struct sbcd_trace *trace;           /* the SIP trace (tracectl.c) */
 };
 
 /*
@@ -84,6 +88,16 @@ int sbcd_callsctl_start(struct sbcd *s);
 void sbcd_callsctl_stop(struct sbcd *s);
 int sbcd_configctl_start(struct sbcd *s);
 void sbcd_configctl_stop(struct sbcd *s);
+/* metrics.c: the Prometheus text of the metrics command (malloc'd; the caller frees it). */
+int sbcd_metrics_render(const struct sbcd *s, uint64_t uptime_s, char **textp, size_t *lenp);
+/* tracectl.c: the SIP trace to a pcap file and its trace.* commands. */
+int sbcd_trace_start(struct sbcd *s);
+void sbcd_trace_stop(struct sbcd *s);
+
+/* main.c: system.restart, and whether this image is such a restart (already a daemon). */
+int sbcd_system_start(struct sbcd *s);
+void sbcd_system_stop(struct sbcd *s);
+bool sbcd_reexecuted(void);
 
 /* Read the configuration file again and apply it, as SIGHUP does (sbcd.c). */
 void sbcd_reload(struct sbcd *s);

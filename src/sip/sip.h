@@ -408,12 +408,25 @@ enum sip_reject {
 	SIP_REJ__COUNT
 };
 
+/*
+ * Requests and responses by kind, per direction: requests by the methods
+ * named in sip_stat_method_name() (any other method, PUBLISH included,
+ * counts as "other"), responses by class ([0] 1xx ... [5] 6xx).
+ */
+enum { SIP_STAT_METHODS = 14, SIP_STAT_CLASSES = 6 };
+
 struct sip_transp_stats {
 	uint64_t rx_requests, rx_responses, rx_keepalives, tx_messages, tx_errors;
 	uint64_t conn_failures;         /* connections we opened that never came up */
 	uint64_t policed;               /* dropped by a zone's police hook */
 	uint64_t rejected[SIP_REJ__COUNT];
+	uint64_t methods_rx[SIP_STAT_METHODS], methods_tx[SIP_STAT_METHODS];
+	uint64_t classes_rx[SIP_STAT_CLASSES], classes_tx[SIP_STAT_CLASSES];
 };
+
+/* Index into methods_rx/methods_tx for a method; its name ("INVITE", ..., "other"). */
+unsigned sip_stat_method(enum sip_method m);
+const char *sip_stat_method_name(unsigned i);
 
 /* A checked message: msg->src is set; the message is valid only during the call. */
 typedef void (sip_transp_recv_h)(struct sip_msg *msg, void *arg);
@@ -451,12 +464,34 @@ struct sip_transp_police {
 	void *arg;
 };
 
+/*
+ * Trace (a SIP trace to a capture file): sees every message that reaches
+ * the parser, after the police hook and without keep-alives, and every
+ * message the socket accepted to send, on every zone. local is the zone's
+ * address with the port of the listener for that transport (for a
+ * connection sbcd opened, not its ephemeral port); everything the packet
+ * points at is valid only during the call.
+ */
+struct sip_trace_pkt {
+	const struct sockaddr_storage *local;
+	const struct sockaddr_storage *remote;
+	const char *data;
+	size_t len;
+	unsigned zone;
+	enum sip_proto proto;
+	bool out;                       /* sent by sbcd */
+};
+
+typedef void (sip_transp_trace_h)(const struct sip_trace_pkt *pkt, void *arg);
+
 int sip_transp_alloc(struct sip_transp **tp, struct event_base *base,
 		     const struct net_stream_cfg *scfg, sip_transp_recv_h *rh, void *arg);
 int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_transp_zone *zc);
 void sip_transp_zone_set_tls(struct sip_transp *t, unsigned zone, SSL_CTX *tls);
 void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg);
 void sip_transp_police_set(struct sip_transp *t, unsigned zone, const struct sip_transp_police *p);
+/* Start (th set) or stop (NULL) tracing: one branch per message while off. */
+void sip_transp_trace_set(struct sip_transp *t, sip_transp_trace_h *th, void *arg);
 int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char *data,
 		    size_t len);
 int sip_transp_reply(struct sip_transp *t, const struct sip_msg *req, uint16_t scode,

@@ -39,6 +39,8 @@ struct sip_transp {
 	void *farg;
 	struct transp_zone zones[SIP_MAX_ZONES];
 	struct sip_transp_stats stats;
+	sip_transp_trace_h *th;     /* the SIP trace, NULL when off */
+	void *tharg;
 	unsigned conns;             /* TCP and TLS connections of all zones ([sip] max_connections) */
 	struct sip_msg *msg;        /* scratch message for input, reused */
 	struct sip_msg *fmsg;       /* scratch message for stream framing */
@@ -61,6 +63,48 @@ static const char *const reject_names[SIP_REJ__COUNT] = {
 const char *sip_reject_name(enum sip_reject r)
 {
 	return (unsigned)r < SIP_REJ__COUNT ? reject_names[r] : "?";
+}
+
+enum { STAT_OTHER = SIP_STAT_METHODS - 1 };
+
+static const char *const stat_method_names[SIP_STAT_METHODS] = {
+	"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "UPDATE", "INFO",
+	"REFER", "SUBSCRIBE", "NOTIFY", "MESSAGE", "other",
+};
+
+/* enum sip_method -> index of stat_method_names; one array read per message. */
+static const uint8_t stat_method_idx[SIP_METHOD__COUNT] = {
+	[SIP_METHOD_UNKNOWN] = STAT_OTHER,
+	[SIP_METHOD_INVITE] = 0,
+	[SIP_METHOD_ACK] = 1,
+	[SIP_METHOD_BYE] = 2,
+	[SIP_METHOD_CANCEL] = 3,
+	[SIP_METHOD_REGISTER] = 4,
+	[SIP_METHOD_OPTIONS] = 5,
+	[SIP_METHOD_PRACK] = 6,
+	[SIP_METHOD_UPDATE] = 7,
+	[SIP_METHOD_INFO] = 8,
+	[SIP_METHOD_REFER] = 9,
+	[SIP_METHOD_SUBSCRIBE] = 10,
+	[SIP_METHOD_NOTIFY] = 11,
+	[SIP_METHOD_MESSAGE] = 12,
+	[SIP_METHOD_PUBLISH] = STAT_OTHER,
+};
+
+unsigned sip_stat_method(enum sip_method m)
+{
+	return (unsigned)m < SIP_METHOD__COUNT ? stat_method_idx[m] : STAT_OTHER;
+}
+
+const char *sip_stat_method_name(unsigned i)
+{
+	return i < SIP_STAT_METHODS ? stat_method_names[i] : "?";
+}
+
+/* Response class index of a status code: 0 for 1xx ... 5 for 6xx, SIP_STAT_CLASSES if none. */
+static unsigned stat_class(unsigned scode)
+{
+	return scode >= 100 && scode < 700 ? scode / 100 - 1 : SIP_STAT_CLASSES;
 }
 
 static void transp_destroy(void *data)
@@ -185,6 +229,20 @@ static bool all_crlf(const char *data, size_t len)
 	return true;
 }
 
+/* Hand one message to the trace with the zone's side of it: its address and listening port. */
+static void trace(struct sip_transp *t, const struct transp_zone *z, enum sip_proto proto,
+		  bool out, const struct sockaddr_storage *remote, const char *data, size_t len)
+{
+	struct sockaddr_storage local = z->addr;
+	struct sip_trace_pkt pkt = {
+		.local = &local, .remote = remote, .data = data, .len = len,
+		.zone = z->idx, .proto = proto, .out = out,
+	};
+
+	net_sa_set_port(&local, z->port[proto]);
+	t->th(&pkt, t->tharg);
+}
+
 /*
  * Every message from every socket comes through here: decode, the ingress
  * checks of RFC 3261 8.2 / 18.1.2 / 18.3, the source written into msg->src,
@@ -209,6 +267,8 @@ void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
 		t->stats.rx_keepalives++;
 		return;
 	}
+	if (t->th)
+		trace(t, z, proto, false, src, data, len);
 	if (proto != SIP_PROTO_UDP && data == t->fdata && len == t->flen) {
 		msg = t->fmsg;   /* the framing step decoded it already */
 		err = 0;
@@ -239,7 +299,11 @@ void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
 		return;
 	}
 	if (!msg->req) {
+		unsigned c = stat_class(msg->scode);
+
 		t->stats.rx_responses++;
+		if (c < SIP_STAT_CLASSES)
+			t->stats.classes_rx[c]++;
 		if (sip_msg_check(msg)) {
 			reject(t, zone, SIP_REJ_BAD_RESPONSE, NULL, src, data, len, 0);
 			return;
@@ -252,6 +316,7 @@ void sip_transp_input(struct sip_transp *t, unsigned zone, enum sip_proto proto,
 		return;
 	}
 	t->stats.rx_requests++;
+	t->stats.methods_rx[sip_stat_method(msg->mid)]++;
 	err = sip_msg_check(msg);
 	if (err == EPROTONOSUPPORT) {
 		/* a 505 needs the headers a response is built from */
@@ -378,6 +443,13 @@ void sip_transp_police_set(struct sip_transp *t, unsigned zone, const struct sip
 		t->zones[zone].police = p ? *p : (struct sip_transp_police){ 0 };
 }
 
+/* The SIP trace's hook: every message into the parser and every one sent (see sip_trace_pkt). */
+void sip_transp_trace_set(struct sip_transp *t, sip_transp_trace_h *th, void *arg)
+{
+	t->th = th;
+	t->tharg = th ? arg : NULL;
+}
+
 void sip_transp_fail_set(struct sip_transp *t, sip_transp_fail_h *fh, void *arg)
 {
 	t->fh = fh;
@@ -430,11 +502,49 @@ void sip_transp_zone_set_tls(struct sip_transp *t, unsigned zone, SSL_CTX *tls)
 		net_stream_set_tls(t->zones[zone].stream[SIP_PROTO_TLS], tls);
 }
 
+/*
+ * Count a message sent by its method or response class. Its start line is
+ * ours: "SIP/2.0 NNN" or "METHOD SP"; CRLF keep-alives count as neither.
+ */
+static void count_tx(struct sip_transp_stats *st, const char *data, size_t len)
+{
+	const char *sp;
+	struct pl name;
+
+	if (len > 11 && memcmp(data, "SIP/2.0 ", 8) == 0) {
+		if (data[8] >= '1' && data[8] <= '6')
+			st->classes_tx[data[8] - '1']++;
+		return;
+	}
+	sp = memchr(data, ' ', MIN(len, 32));
+	if (!sp)
+		return;
+	name.p = data;
+	name.l = (size_t)(sp - data);
+	st->methods_tx[sip_stat_method(sip_method_lookup(&name))]++;
+}
+
+/*
+ * Where a message really went: on a stream, the peer of the connection
+ * used (a response's dst names its Via, not always the connection's far end).
+ */
+static const struct sockaddr_storage *sent_to(struct transp_zone *z, const struct sip_peer *dst,
+					      uint32_t used)
+{
+	struct net_conn *c;
+
+	if (dst->proto == SIP_PROTO_UDP || !used)
+		return &dst->addr;
+	c = net_stream_conn(z->stream[dst->proto], used);
+	return c ? net_conn_peer(c) : &dst->addr;
+}
+
 /* Send bytes to a peer on the zone and transport it names. */
 int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char *data,
 		    size_t len)
 {
 	struct transp_zone *z;
+	uint32_t used = 0;
 	int err;
 
 	if (dst->zone >= SIP_MAX_ZONES || dst->proto >= SIP_PROTO__COUNT)
@@ -447,12 +557,19 @@ int sip_transp_send(struct sip_transp *t, const struct sip_peer *dst, const char
 	else
 		err = z->stream[dst->proto] ?
 		      net_stream_send(z->stream[dst->proto], dst->conn_id, &dst->addr, data, len,
-				      NULL) : ENOTCONN;
-	if (err)
+				      &used) : ENOTCONN;
+	if (err) {
 		t->stats.tx_errors++;
-	else
-		t->stats.tx_messages++;
-	return err;
+		return err;
+	}
+	t->stats.tx_messages++;
+	if (len && data[0] != '\r') {
+		count_tx(&t->stats, data, len);
+		if (t->th)
+			trace(t, z, (enum sip_proto)dst->proto, true, sent_to(z, dst, used), data,
+			      len);
+	}
+	return 0;
 }
 
 /* Does the URI name this zone itself (its address or advertised host, one of its ports)? */
