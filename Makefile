@@ -44,6 +44,10 @@ SBCCTL_SRC := $(wildcard src/sbcctl/*.c)
 SBCCTL_OBJ := $(SBCCTL_SRC:%.c=$(BUILD)/%.o)
 SBCCTL     := $(if $(SBCCTL_SRC),$(BUILD)/sbcctl)
 
+WEBD_SRC   := $(wildcard src/webd/*.c)
+WEBD_OBJ   := $(WEBD_SRC:%.c=$(BUILD)/%.o)
+WEBD       := $(if $(WEBD_SRC),$(BUILD)/sbc-webd)
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -59,7 +63,7 @@ FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG
 .PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned FORCE
 .DELETE_ON_ERROR:
 
-all: check-banned $(BUILD)/sbcd $(SBCCTL) $(TOOL_BIN)
+all: check-banned $(BUILD)/sbcd $(SBCCTL) $(WEBD) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -84,6 +88,16 @@ $(BUILD)/sbcd: $(SBCD_OBJ) $(LIB)
 $(BUILD)/sbcctl: $(SBCCTL_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/sbc-webd: $(WEBD_OBJ) $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# test_webd also links sbc-webd's objects, all but its main.
+$(BUILD)/tests/test_webd: tests/unit/test_webd.c $(filter-out %/main.o,$(WEBD_OBJ)) $(LIB)
+	@mkdir -p $(@D)
+	@echo "  CC/LD   $@"
+	@$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(filter %.o,$^) $(LIB) $(LDFLAGS) -lcmocka $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)

@@ -1,0 +1,332 @@
+/* api: the web UI's own endpoints: session state, first-start setup, login, logout, password change. */
+#include <errno.h>
+#include <event2/http.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "webd_int.h"
+
+/* Set-Cookie for a session, or (id NULL) one that expires the cookie. */
+static void set_cookie(struct evhttp_request *req, const char *id)
+{
+	char v[160];
+
+	if (id)
+		snprintf(v, sizeof(v), WEBD_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Strict", id);
+	else
+		snprintf(v, sizeof(v), WEBD_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; "
+			 "SameSite=Strict");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", v);
+}
+
+/* GET /api/session: {"setup", "logged_in", "csrf"}. */
+void webd_api_session(struct webd *w, struct evhttp_request *req)
+{
+	struct webd_session *s = webd_req_session(w, req);
+
+	webd_reply_json(req, 200, json_pack("{s:b, s:b, s:o}", "setup", !w->has_password,
+					    "logged_in", s != NULL,
+					    "csrf", s ? json_string(s->csrf) : json_null()));
+}
+
+/* Log in: a new session, its cookie and CSRF token in the answer. */
+static void reply_logged_in(struct webd *w, struct evhttp_request *req)
+{
+	struct webd_session *s;
+
+	if (webd_session_new(&w->sessions, time_mono_ms(), &s)) {
+		webd_reply_error(req, 500, "cannot make a session");
+		return;
+	}
+	set_cookie(req, s->id);
+	webd_reply_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "csrf", s->csrf));
+}
+
+/* A string member of the body into buf (at most max bytes); 400 and false when it is not one. */
+static bool body_string(struct evhttp_request *req, json_t *body, const char *key, char *buf,
+			size_t max, size_t *len)
+{
+	json_t *v = json_object_get(body, key);
+
+	if (!json_is_string(v)) {
+		webd_reply_error(req, 400, "\"%s\" must be a string", key);
+		return false;
+	}
+	*len = json_string_length(v);
+	if (*len > max) {
+		webd_reply_error(req, 400, "\"%s\" is longer than %zu bytes", key, max);
+		return false;
+	}
+	memcpy(buf, json_string_value(v), *len);
+	buf[*len] = '\0';
+	return true;
+}
+
+static bool pw_length_ok(struct evhttp_request *req, size_t len)
+{
+	if (len >= WEBD_PW_MIN && len <= WEBD_PW_MAX)
+		return true;
+	webd_reply_error(req, 400, "the password must be %d to %d bytes long", WEBD_PW_MIN,
+			 WEBD_PW_MAX);
+	return false;
+}
+
+/* May the client try a password now? Else 429 with Retry-After, and false. */
+static bool limit_begin(struct webd *w, struct evhttp_request *req, const char *addr)
+{
+	unsigned retry;
+	char v[16];
+
+	if (webd_limit_begin(&w->limit, addr, time_mono_ms(), &retry) == 0)
+		return true;
+	snprintf(v, sizeof(v), "%u", retry);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+	webd_reply_error(req, 429, "too many login attempts: try again in %u s", retry);
+	return false;
+}
+
+/* End a counted attempt, and count the login's result. */
+static void limit_end(struct webd *w, const char *addr, bool ok)
+{
+	webd_limit_end(&w->limit, addr, ok, time_mono_ms());
+	if (ok)
+		w->stats.logins_ok++;
+	else
+		w->stats.logins_failed++;
+}
+
+/* Hand j to the worker; 503 when it is full (the job is freed). */
+static void submit(struct webd *w, struct webd_job *j, bool *busy)
+{
+	if (webd_worker_submit(w->worker, j) == 0)
+		return;
+	if (busy)
+		*busy = false;
+	webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
+	webd_reply_error(j->req, 503, "too many password checks under way");
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+}
+
+static void reply_job_error(struct evhttp_request *req, int result)
+{
+	if (result == ECANCELED)
+		webd_reply_error(req, 503, "sbc-webd is stopping");
+	else if (result == EINVAL)
+		webd_reply_error(req, 500, "the stored password hash is malformed");
+	else
+		webd_reply_error(req, 500, "password hashing failed: %s", strerror(result));
+}
+
+/* The setup's hash is made: store it; the setup token is spent; logged in. */
+static void setup_done(struct webd *w, struct webd_job *j)
+{
+	int err;
+
+	w->setup_busy = false;
+	limit_end(w, j->addr, true);   /* the token was right */
+	if (j->result) {
+		reply_job_error(j->req, j->result);
+		return;
+	}
+	err = webd_state_save_password(w, j->line);
+	if (err) {
+		log_error("cannot save the password: %s", strerror(err));
+		webd_reply_error(j->req, 500, "cannot save the password: %s", strerror(err));
+		return;
+	}
+	log_info("password set with the setup token from %s", j->addr);
+	reply_logged_in(w, j->req);
+}
+
+/*
+ * POST /api/setup {"token", "password"}: first start only (409 once a
+ * password is set). A wrong token is a failed attempt for the rate limit.
+ */
+void webd_api_setup(struct webd *w, struct evhttp_request *req)
+{
+	const char *addr = webd_req_peer(req);
+	char token[WEBD_TOKEN_HEX + 1];
+	struct webd_job *j = NULL;
+	json_t *body = NULL;
+	size_t tlen;
+
+	if (w->has_password || w->setup_busy) {
+		webd_reply_error(req, 409, w->has_password ? "a password is already set" :
+				 "a setup is under way");
+		return;
+	}
+	if (webd_req_body(req, false, &body))
+		return;
+	if (webd_job_new(&j, WEBD_JOB_HASH, setup_done, req)) {
+		webd_reply_error(req, 500, "out of memory");
+		goto out;
+	}
+	snprintf(j->addr, sizeof(j->addr), "%s", addr);
+	if (!body_string(req, body, "token", token, sizeof(token) - 1, &tlen) ||
+	    !body_string(req, body, "password", j->pw, sizeof(j->pw) - 1, &j->pwlen))
+		goto out;
+	if (!limit_begin(w, req, addr))
+		goto out;
+	if (!webd_token_eq(w->setup_token, strlen(w->setup_token), token, tlen)) {
+		limit_end(w, addr, false);
+		log_warn("setup with a wrong token from %s", addr);
+		webd_reply_error(req, 403, "wrong setup token");
+		goto out;
+	}
+	if (!pw_length_ok(req, j->pwlen)) {
+		webd_limit_end(&w->limit, addr, true, time_mono_ms());
+		goto out;
+	}
+	w->setup_busy = true;
+	submit(w, j, &w->setup_busy);
+	j = NULL;
+ out:
+	if (j) {
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
+	}
+	OPENSSL_cleanse(token, sizeof(token));
+	json_decref(body);
+}
+
+/* The password was checked: a session, or 401 and a failure for the rate limit. */
+static void login_done(struct webd *w, struct webd_job *j)
+{
+	if (j->result == EACCES) {
+		limit_end(w, j->addr, false);
+		log_info("login failed from %s", j->addr);
+		webd_reply_error(j->req, 401, "wrong password");
+		return;
+	}
+	if (j->result) {
+		webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
+		if (j->result == EINVAL)
+			log_error("the password file does not hold a valid hash line");
+		reply_job_error(j->req, j->result);
+		return;
+	}
+	limit_end(w, j->addr, true);
+	log_info("login from %s", j->addr);
+	reply_logged_in(w, j->req);
+}
+
+/* POST /api/login {"password"}. */
+void webd_api_login(struct webd *w, struct evhttp_request *req)
+{
+	const char *addr = webd_req_peer(req);
+	struct webd_job *j = NULL;
+	json_t *body = NULL;
+
+	if (!w->has_password) {
+		webd_reply_error(req, 409, "no password is set yet: set one with the setup token");
+		return;
+	}
+	if (webd_req_body(req, false, &body))
+		return;
+	if (webd_job_new(&j, WEBD_JOB_VERIFY, login_done, req)) {
+		webd_reply_error(req, 500, "out of memory");
+		goto out;
+	}
+	snprintf(j->addr, sizeof(j->addr), "%s", addr);
+	if (!body_string(req, body, "password", j->pw, sizeof(j->pw) - 1, &j->pwlen))
+		goto out;
+	if (!limit_begin(w, req, addr))
+		goto out;
+	snprintf(j->line, sizeof(j->line), "%s", w->pw_line);
+	submit(w, j, NULL);
+	j = NULL;
+ out:
+	if (j) {
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
+	}
+	json_decref(body);
+}
+
+/* POST /api/logout: the session is gone, the cookie expired. */
+void webd_api_logout(struct webd *w, struct evhttp_request *req, struct webd_session *s)
+{
+	(void)w;
+	webd_session_drop(s);
+	set_cookie(req, NULL);
+	log_info("logout from %s", webd_req_peer(req));
+	webd_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* The old password was checked and the new one hashed: store it. */
+static void password_done(struct webd *w, struct webd_job *j)
+{
+	int err;
+
+	if (j->result == EACCES) {
+		limit_end(w, j->addr, false);
+		log_info("password change with a wrong password from %s", j->addr);
+		webd_reply_error(j->req, 401, "wrong password");
+		return;
+	}
+	if (j->result) {
+		webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
+		reply_job_error(j->req, j->result);
+		return;
+	}
+	limit_end(w, j->addr, true);
+	err = webd_state_save_password(w, j->line);
+	if (err) {
+		log_error("cannot save the password: %s", strerror(err));
+		webd_reply_error(j->req, 500, "cannot save the password: %s", strerror(err));
+		return;
+	}
+	/* every other browser logs in again with the new password */
+	webd_session_drop_others(&w->sessions, webd_session_find(&w->sessions, j->sid,
+								 time_mono_ms()));
+	log_info("password changed from %s", j->addr);
+	webd_reply_json(j->req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* POST /api/password {"old", "new"}: the old one is checked as a login is (rate limit included). */
+void webd_api_password(struct webd *w, struct evhttp_request *req, struct webd_session *s)
+{
+	const char *addr = webd_req_peer(req);
+	struct webd_job *j = NULL;
+	json_t *body = NULL;
+
+	if (webd_req_body(req, false, &body))
+		return;
+	if (webd_job_new(&j, WEBD_JOB_CHANGE, password_done, req)) {
+		webd_reply_error(req, 500, "out of memory");
+		goto out;
+	}
+	snprintf(j->addr, sizeof(j->addr), "%s", addr);
+	snprintf(j->sid, sizeof(j->sid), "%s", s->id);
+	if (!body_string(req, body, "old", j->pw, sizeof(j->pw) - 1, &j->pwlen) ||
+	    !body_string(req, body, "new", j->npw, sizeof(j->npw) - 1, &j->npwlen))
+		goto out;
+	if (!pw_length_ok(req, j->npwlen) || !limit_begin(w, req, addr))
+		goto out;
+	snprintf(j->line, sizeof(j->line), "%s", w->pw_line);
+	submit(w, j, NULL);
+	j = NULL;
+ out:
+	if (j) {
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
+	}
+	json_decref(body);
+}
+
+/* Once a minute: a log line when the login rate limit refused anything since the last. */
+void webd_api_stats_tick(struct webd *w)
+{
+	const struct webd_limit_stats *l = &w->limit.stats;
+	uint64_t refused = l->refused_source + l->refused_total;
+
+	if (refused == w->stats.limited_logged)
+		return;
+	log_warn("login rate limit: %llu attempts refused in the last minute (%llu per source, "
+		 "%llu in all since start)", (unsigned long long)(refused - w->stats.limited_logged),
+		 (unsigned long long)l->refused_source, (unsigned long long)l->refused_total);
+	w->stats.limited_logged = refused;
+}

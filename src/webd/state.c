@@ -1,0 +1,450 @@
+/* state: sbc-webd's files in <data_dir>/web (password, tokens, certificate), written atomically, and its TLS context. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "webd_int.h"
+
+enum { CERT_DAYS = 3650 };
+
+/*
+ * Replace name in dirfd with data so that a crash leaves the old or the
+ * new file, never a mix: NAME.tmp.PID (0600, never through a symbolic
+ * link), fsync, renameat, fsync the folder. 0 or an errno value.
+ */
+int webd_file_write_at(int dirfd, const char *name, const void *data, size_t len)
+{
+	char tmp[128];
+	const char *p = data;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid()) >= (int)sizeof(tmp))
+		return ENAMETOOLONG;
+	unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (!err && fsync(fd) == -1)
+		err = errno;
+	if (close(fd) == -1 && !err)
+		err = errno;
+	if (!err && renameat(dirfd, tmp, dirfd, name) == -1)
+		err = errno;
+	if (err) {
+		unlinkat(dirfd, tmp, 0);
+		return err;
+	}
+	fsync(dirfd);
+	return 0;
+}
+
+/*
+ * Read name in dirfd (a regular file, never through a symbolic link, at
+ * most size - 1 bytes) into buf, NUL-terminated. ENOENT, EFBIG, EINVAL
+ * (not a regular file), or another errno value.
+ */
+int webd_file_read_at(int dirfd, const char *name, char *buf, size_t size, size_t *len)
+{
+	struct stat st;
+	size_t n = 0;
+	int fd, err = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1)
+		return errno == ELOOP ? EINVAL : errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		err = EINVAL;
+		goto out;
+	}
+	if ((size_t)st.st_size >= size) {
+		err = EFBIG;
+		goto out;
+	}
+	while (n < size - 1) {
+		ssize_t r = read(fd, buf + n, size - 1 - n);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			err = errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*len = n;
+ out:
+	close(fd);
+	return err;
+}
+
+/* mkdir -p: parents 0755, the last component 0700; an existing folder is kept as it is. */
+static int mkdir_p(const char *path)
+{
+	char tmp[CONFIG_PATH_MAX];
+	int n = snprintf(tmp, sizeof(tmp), "%s", path);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+/*
+ * Open <data_dir>/web (made 0700 if missing; data_dir too): the folder the
+ * unprivileged child writes in, through w->state_fd, after it lost the
+ * right to reach data_dir. As root it is given to the web user.
+ */
+int webd_state_open(struct webd *w)
+{
+	const char *dir = w->cfg->general.data_dir;
+	struct stat st;
+	int dfd, err;
+
+	err = mkdir_p(dir);
+	if (err) {
+		log_error("data_dir %s: %s", dir, strerror(err));
+		return err;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1) {
+		err = errno;
+		log_error("data_dir %s: %s", dir, strerror(err));
+		return err;
+	}
+	if (mkdirat(dfd, WEBD_STATE_DIR, 0700) == -1 && errno != EEXIST)
+		err = errno;
+	if (!err) {
+		w->state_fd = openat(dfd, WEBD_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (w->state_fd == -1)
+			err = errno == ELOOP ? ENOTDIR : errno;
+	}
+	close(dfd);
+	if (err) {
+		log_error("%s/%s: %s", dir, WEBD_STATE_DIR, strerror(err));
+		return err;
+	}
+	if (fstat(w->state_fd, &st) == -1)
+		return errno;
+	if (w->privsep && (st.st_uid != w->uid || st.st_gid != w->gid) &&
+	    fchown(w->state_fd, w->uid, w->gid) == -1) {
+		err = errno;
+		log_error("%s/%s: chown to %s: %s", dir, WEBD_STATE_DIR, w->user, strerror(err));
+		return err;
+	}
+	if ((st.st_mode & 07777) != 0700 && fchmod(w->state_fd, 0700) == -1)
+		return errno;
+	return 0;
+}
+
+/* A token file: read it when it holds a token, else (missing or bad) write a new one. */
+static int token_load(struct webd *w, const char *name, char tok[WEBD_TOKEN_HEX], bool fresh)
+{
+	char buf[WEBD_TOKEN_HEX + 2];
+	size_t len = 0;
+	int err = fresh ? ENOENT : webd_file_read_at(w->state_fd, name, buf, sizeof(buf), &len);
+
+	if (!err) {
+		if (len && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		if (webd_token_valid(buf)) {
+			memcpy(tok, buf, WEBD_TOKEN_HEX);
+			return 0;
+		}
+		log_warn("%s/%s/%s is not a token: writing a new one", w->cfg->general.data_dir,
+			 WEBD_STATE_DIR, name);
+	} else if (err != ENOENT && err != EFBIG && err != EINVAL) {
+		log_error("%s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, name, strerror(err));
+		return err;
+	}
+	err = webd_token_new(tok);
+	if (!err) {
+		char line[WEBD_TOKEN_HEX + 1];
+		int n = snprintf(line, sizeof(line), "%s\n", tok);
+
+		err = webd_file_write_at(w->state_fd, name, line, (size_t)n);
+	}
+	if (err) {
+		log_error("cannot write %s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, name,
+			  strerror(err));
+		return err;
+	}
+	log_info("%s token written to %s/%s/%s", fresh ? "setup" : "metrics",
+		 w->cfg->general.data_dir, WEBD_STATE_DIR, name);
+	return 0;
+}
+
+/*
+ * Read the password hash; with none (first start) make and write a new
+ * setup token (a new one at each start until a password is set). Make the
+ * metrics token once. A malformed password file stops the start: it is
+ * never replaced silently.
+ */
+int webd_state_load(struct webd *w)
+{
+	size_t len = 0;
+	int err = webd_file_read_at(w->state_fd, WEBD_F_PASSWORD, w->pw_line, sizeof(w->pw_line),
+				    &len);
+	unsigned iter;
+	uint8_t salt[WEBD_PW_SALT_MAX], hash[WEBD_PW_HASH_LEN];
+	size_t saltlen;
+
+	if (!err) {
+		if (webd_pw_parse(w->pw_line, &iter, salt, &saltlen, hash)) {
+			log_error("%s/%s/%s is not a password hash line: remove it to set a new "
+				  "password with a setup token", w->cfg->general.data_dir,
+				  WEBD_STATE_DIR, WEBD_F_PASSWORD);
+			return EINVAL;
+		}
+		if (len && w->pw_line[len - 1] == '\n')
+			w->pw_line[len - 1] = '\0';
+		w->has_password = true;
+		if (unlinkat(w->state_fd, WEBD_F_SETUP, 0) == 0)
+			log_info("removed a stale setup token");
+	} else if (err == ENOENT) {
+		w->has_password = false;
+		err = token_load(w, WEBD_F_SETUP, w->setup_token, true);
+		if (err)
+			return err;
+	} else {
+		log_error("%s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, WEBD_F_PASSWORD,
+			  err == EFBIG ? "too large for a password hash line" : strerror(err));
+		return err;
+	}
+	return token_load(w, WEBD_F_METRICS, w->metrics_token, false);
+}
+
+/* The password is set (setup or change): write it, and the setup token is gone for good. */
+int webd_state_save_password(struct webd *w, const char *line)
+{
+	char buf[WEBD_PW_LINE_MAX + 1];
+	int n = snprintf(buf, sizeof(buf), "%s\n", line);
+	int err;
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return ENOSPC;
+	err = webd_file_write_at(w->state_fd, WEBD_F_PASSWORD, buf, (size_t)n);
+	if (err)
+		return err;
+	snprintf(w->pw_line, sizeof(w->pw_line), "%s", line);
+	w->has_password = true;
+	if (unlinkat(w->state_fd, WEBD_F_SETUP, 0) == -1 && errno != ENOENT)
+		log_warn("cannot remove the setup token file: %s", strerror(errno));
+	OPENSSL_cleanse(w->setup_token, sizeof(w->setup_token));
+	fsync(w->state_fd);
+	return 0;
+}
+
+static void ssl_log(const char *what)
+{
+	char detail[200];
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, detail, sizeof(detail));
+	else
+		snprintf(detail, sizeof(detail), "unknown error");
+	log_error("%s: %s", what, detail);
+	ERR_clear_error();
+}
+
+/* The listen address without brackets, for the certificate's names. */
+static void listen_ip(const struct webd *w, char *buf, size_t size)
+{
+	net_sa_ip_str(&w->listen, buf, size);
+}
+
+/* Write a PEM buffer to name in the state folder. */
+static int bio_write_at(struct webd *w, BIO *bio, const char *name)
+{
+	char *data;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n <= 0)
+		return EIO;
+	return webd_file_write_at(w->state_fd, name, data, (size_t)n);
+}
+
+/* Add one X.509 v3 extension from its text form. */
+static int cert_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		return EINVAL;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : EINVAL;
+}
+
+/*
+ * Make the self-signed pair of first start: an EC P-256 key and a
+ * certificate whose CN and subjectAltName are the listen address, valid
+ * ten years; key.pem and cert.pem written atomically, 0600.
+ */
+static int cert_make(struct webd *w)
+{
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
+	char ip[INET6_ADDRSTRLEN], san[INET6_ADDRSTRLEN + 4];
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	X509_NAME *name;
+	int err = EIO;
+
+	listen_ip(w, ip, sizeof(ip));
+	snprintf(san, sizeof(san), "IP:%s", ip);
+	if (!pkey || !x || !kb || !cb || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto out;
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
+		goto out;
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), (long)CERT_DAYS * 86400);
+	X509_set_pubkey(x, pkey);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)ip, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	if (cert_ext(x, NID_subject_alt_name, san) ||
+	    cert_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    cert_ext(x, NID_key_usage, "critical,digitalSignature") ||
+	    cert_ext(x, NID_ext_key_usage, "serverAuth"))
+		goto out;
+	if (!X509_sign(x, pkey, EVP_sha256()))
+		goto out;
+	if (PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    PEM_write_bio_X509(cb, x) != 1)
+		goto out;
+	err = bio_write_at(w, kb, WEBD_F_KEY);
+	if (!err)
+		err = bio_write_at(w, cb, WEBD_F_CERT);
+ out:
+	if (err)
+		ssl_log("cannot make the self-signed certificate");
+	BN_free(bn);
+	BIO_free(kb);
+	BIO_free(cb);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return err;
+}
+
+/* Load the pair in <data_dir>/web into ctx (read without following symbolic links). */
+static int cert_load_state(struct webd *w, SSL_CTX *ctx)
+{
+	static char buf[WEBD_FILE_MAX];
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	BIO *b;
+	size_t len;
+	int err;
+
+	err = webd_file_read_at(w->state_fd, WEBD_F_CERT, buf, sizeof(buf), &len);
+	if (err)
+		return err;
+	b = BIO_new_mem_buf(buf, (int)len);
+	x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	err = webd_file_read_at(w->state_fd, WEBD_F_KEY, buf, sizeof(buf), &len);
+	if (!err) {
+		b = BIO_new_mem_buf(buf, (int)len);
+		k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+		BIO_free(b);
+		OPENSSL_cleanse(buf, sizeof(buf));
+	}
+	if (!err && (!x || !k))
+		err = EINVAL;
+	if (!err && (SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
+		     SSL_CTX_check_private_key(ctx) != 1))
+		err = EINVAL;
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return err;
+}
+
+/*
+ * The server's TLS context: the operator's [web] cert and key, else the
+ * self-signed pair in <data_dir>/web, made at first start (or when one
+ * of the two files is missing) and reused afterwards. TLS 1.2 at least.
+ */
+int webd_tls_setup(struct webd *w)
+{
+	const struct config_web *c = &w->cfg->web;
+	const char *dir = w->cfg->general.data_dir;
+	char err_text[256];
+	SSL_CTX *ctx;
+	int err;
+
+	if (c->cert[0]) {
+		err = net_tls_server_ctx(&w->tls, c->cert, c->key, err_text, sizeof(err_text));
+		if (err)
+			log_error("[web] cert/key: %s", err_text);
+		return err;
+	}
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx)
+		return ENOMEM;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	err = cert_load_state(w, ctx);
+	if (err == ENOENT) {
+		err = cert_make(w);
+		if (!err) {
+			log_info("made a self-signed certificate for %s: %s/%s/%s", w->listen_host, dir,
+				 WEBD_STATE_DIR, WEBD_F_CERT);
+			err = cert_load_state(w, ctx);
+		}
+	}
+	if (err) {
+		if (err == EINVAL)
+			ssl_log("cannot use the certificate and key in the state folder");
+		log_error("%s/%s/%s, %s: %s (remove both to make a new pair)", dir, WEBD_STATE_DIR,
+			  WEBD_F_CERT, WEBD_F_KEY, strerror(err));
+		SSL_CTX_free(ctx);
+		return err;
+	}
+	w->tls = ctx;
+	return 0;
+}
