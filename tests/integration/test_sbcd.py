@@ -71,7 +71,7 @@ class Daemon:
             args, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if merge_stdout else subprocess.DEVNULL,
             stderr=subprocess.STDOUT if merge_stdout else subprocess.PIPE,
-            text=True, cwd=cwd)
+            text=True, cwd=cwd, start_new_session=True)
         self.lines = []
         self.q = queue.Queue()
         stream = self.proc.stdout if merge_stdout else self.proc.stderr
@@ -124,9 +124,12 @@ class Daemon:
         return rc
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
+        """Kill it and whatever it started (run-local's sbcd and sbc-webd)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=WAIT)
 
 
 @pytest.fixture
@@ -284,19 +287,33 @@ def test_daemonize_pid_file(conf, tmp_path):
 @pytest.mark.skipif(Path("/sys/class/net/wan").exists() and Path("/sys/class/net/lan").exists(),
                     reason="this machine has wan and lan: run-local would use the board configuration")
 def test_run_local(tmp_path):
+    """make run's script: a loopback configuration, sbcd and (when built)
+    sbc-webd started, the UI's address and first-login token printed, both
+    stopped by Ctrl-C."""
     build = tmp_path / "build"
     build.mkdir()
     (build / "sbcd").symlink_to(SBCD)
+    webd = Path(SBCD).parent / "sbc-webd"
+    if webd.exists():
+        (build / "sbc-webd").symlink_to(webd)
     d = Daemon([str(ROOT / "tools" / "run-local"), str(build)], merge_stdout=True, cwd=ROOT)
     try:
-        d.wait_for(r"sbcd ready")
+        d.wait_for(r"Ctrl-C to stop")
+        if not any("sbcd ready" in line for line in d.lines):
+            d.wait_for(r"sbcd ready")   # its log and the script's lines interleave
         out = "\n".join(d.lines)
         conf = build / "run" / "sbc.ini"
         assert "no wan/lan interfaces" in out
         assert str(conf) in out
         assert "127.0.0.3:5060" in out
-        assert "Ctrl-C to stop" in out
         assert f"{conf}: configuration OK" in out
+        if webd.exists():
+            token = (build / "run" / "data" / "web" / "setup-token").read_text().strip()
+            assert re.fullmatch(r"[0-9a-f]{64}", token), token
+            assert "web UI:        https://127.0.0.2:8443/" in out
+            assert f"first login:   setup token {token}" in out
+        else:
+            assert "is not built: no web UI" in out
         text = conf.read_text()
         for line in ("address        = 127.0.0.1", "address        = 127.0.0.2",
                      "address        = 127.0.0.3", "listen         = 127.0.0.2:8443",
@@ -305,5 +322,6 @@ def test_run_local(tmp_path):
             assert line in text.splitlines(), line
         assert (build / "run" / "data").is_dir()
         assert d.stop(signal.SIGINT) == 0
+        assert not (build / "run" / "sbcd.sock").exists()   # sbcd stopped with it
     finally:
         d.kill()
