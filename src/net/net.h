@@ -117,6 +117,9 @@ int net_tls_server_ctx(SSL_CTX **ctxp, const char *cert, const char *key, char *
 		       size_t errsize);
 int net_tls_client_ctx(SSL_CTX **ctxp);
 int net_tls_selfsigned(const char *cert, const char *key, const char *cn);
+/* Gets one PEM text of a self-signed pair: the key (key true), then the certificate. */
+typedef int (net_tls_pem_h)(bool key, const char *pem, size_t len, void *arg);
+int net_tls_selfsigned_pem(const char *cn, const char *san, net_tls_pem_h *wh, void *arg);
 void net_tls_ctx_free(SSL_CTX *ctx);
 
 /* Interfaces through netlink (libnl-route-3). */

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,22 +82,53 @@ void net_tls_ctx_free(SSL_CTX *ctx)
 	SSL_CTX_free(ctx);
 }
 
-static int bio_to_file(BIO *bio, const char *path, unsigned mode)
+/* Add one X.509 v3 extension from its text form. */
+static int cert_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		return EINVAL;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : EINVAL;
+}
+
+/* A server certificate's extensions: subjectAltName san, not a CA, signing, serverAuth. */
+static int cert_server_exts(X509 *x, const char *san)
+{
+	if (cert_ext(x, NID_subject_alt_name, san) ||
+	    cert_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    cert_ext(x, NID_key_usage, "critical,digitalSignature") ||
+	    cert_ext(x, NID_ext_key_usage, "serverAuth"))
+		return EINVAL;
+	return 0;
+}
+
+/* Hand the PEM text in bio to wh. */
+static int bio_to_pem_h(BIO *bio, bool key, net_tls_pem_h *wh, void *arg)
 {
 	char *data;
 	long n = BIO_get_mem_data(bio, &data);
 
 	if (n <= 0)
 		return EIO;
-	return file_write_atomic(path, data, (size_t)n, mode);
+	return wh(key, data, (size_t)n, arg);
 }
 
 /*
  * Make an ECDSA P-256 key and a self-signed certificate for cn, valid ten
- * years, and write them atomically (the key owner-only). Used at first start
- * when the operator configured no certificate.
+ * years; with san (subjectAltName text, "IP:192.0.2.1") also the
+ * extensions of a server certificate. wh gets the key's PEM, then the
+ * certificate's. EIO (OpenSSL failed: its error queue is left to the
+ * caller), or wh's error.
  */
-int net_tls_selfsigned(const char *cert, const char *key, const char *cn)
+int net_tls_selfsigned_pem(const char *cn, const char *san, net_tls_pem_h *wh, void *arg)
 {
 	EVP_PKEY *pkey = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
@@ -121,20 +153,47 @@ int net_tls_selfsigned(const char *cert, const char *key, const char *cn)
 	name = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, name);
+	if (san && cert_server_exts(x, san))
+		goto out;
 	if (!X509_sign(x, pkey, EVP_sha256()))
 		goto out;
 	if (PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
 	    PEM_write_bio_X509(cb, x) != 1)
 		goto out;
-	err = bio_to_file(kb, key, 0600);
+	err = bio_to_pem_h(kb, true, wh, arg);
 	if (!err)
-		err = bio_to_file(cb, cert, 0644);
+		err = bio_to_pem_h(cb, false, wh, arg);
  out:
 	BN_free(bn);
 	BIO_free(kb);
 	BIO_free(cb);
 	X509_free(x);
 	EVP_PKEY_free(pkey);
+	return err;
+}
+
+struct selfsigned_files {
+	const char *cert, *key;
+};
+
+/* The pair to its files: the key owner-only. */
+static int selfsigned_write(bool key, const char *pem, size_t len, void *arg)
+{
+	const struct selfsigned_files *f = arg;
+
+	return file_write_atomic(key ? f->key : f->cert, pem, len, key ? 0600 : 0644);
+}
+
+/*
+ * Make an ECDSA P-256 key and a self-signed certificate for cn, valid ten
+ * years, and write them atomically (the key owner-only). Used at first start
+ * when the operator configured no certificate.
+ */
+int net_tls_selfsigned(const char *cert, const char *key, const char *cn)
+{
+	struct selfsigned_files f = { .cert = cert, .key = key };
+	int err = net_tls_selfsigned_pem(cn, NULL, selfsigned_write, &f);
+
 	ERR_clear_error();
 	return err;
 }

@@ -23,99 +23,109 @@ uint64_t time_mono_ms(void)
 	return time_mono_ns() / 1000000u;
 }
 
-/*
- * Replace path with data so that a crash leaves either the old or the new
- * file, never a mix: write a temp file beside it, fsync, rename, fsync the
- * folder. Returns 0 or an errno value.
- */
-int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+/* Write all of data to fd, again after EINTR. 0 or an errno value. */
+static int fd_write_all(int fd, const char *p, size_t len)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const char *p = data, *slash;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd == -1)
-		return errno;
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			err = errno;
-			break;
+			return errno;
 		}
 		p += n;
 		len -= (size_t)n;
-	}
-	if (!err && fsync(fd) == -1)
-		err = errno;
-	if (close(fd) == -1 && !err)
-		err = errno;
-	if (!err && rename(tmp, path) == -1)
-		err = errno;
-	if (err) {
-		unlink(tmp);
-		return err;
-	}
-	slash = strrchr(path, '/');
-	if (slash && (size_t)(slash - path) < sizeof(dir)) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-	} else {
-		dir[0] = '.';
-		dir[1] = '\0';
-	}
-	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd != -1) {
-		fsync(fd);
-		close(fd);
 	}
 	return 0;
 }
 
 /*
- * Read a whole regular file of at most max bytes into a new buffer
- * (mem_zalloc'd, NUL-terminated after the last byte; mem_deref it) sized to
- * the file. O_NONBLOCK so that a FIFO cannot hang the open: it is refused as
- * not a regular file. If fdp is not NULL the file stays open there (the
- * caller closes it); if stp is not NULL it gets the file's fstat. Errors:
- * open's or read's errno, EINVAL (not a regular file), EFBIG (larger than
- * max), EAGAIN (it grew while being read), ENOMEM.
+ * Replace name in the folder dirfd with data so that a crash leaves either
+ * the old or the new file, never a mix: NAME.tmp.PID beside it (made anew
+ * with mode, never through a symbolic link; a stale one is removed first),
+ * fsync, renameat, fsync the folder. Returns 0 or an errno value.
  */
-int file_read_max(const char *path, size_t max, char **bufp, size_t *lenp, int *fdp,
-		  struct stat *stp)
+int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
+			 unsigned mode)
 {
-	struct stat st;
-	size_t len = 0, cap;
-	char *buf;
-	int fd, err = 0;
+	char tmp[PATH_MAX];
+	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (!*name)
+		return EINVAL;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid()) >= (int)sizeof(tmp))
+		return ENAMETOOLONG;
+	unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd == -1)
 		return errno;
-	if (fstat(fd, &st) == -1) {
+	err = fd_write_all(fd, data, len);
+	if (!err && fsync(fd) == -1)
 		err = errno;
-		goto out_close;
+	if (close(fd) == -1 && !err)
+		err = errno;
+	if (!err && renameat(dirfd, tmp, dirfd, name) == -1)
+		err = errno;
+	if (err) {
+		unlinkat(dirfd, tmp, 0);
+		return err;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		err = EINVAL;
-		goto out_close;
+	fsync(dirfd);
+	return 0;
+}
+
+/*
+ * file_write_atomic_at() for a path: its folder is opened (O_PATH when it
+ * may not be read: then it is not fsynced) and the last component written.
+ */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int dfd, err;
+
+	if (!slash) {
+		dir[0] = '.';
+		dir[1] = '\0';
+	} else if ((size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	} else {
+		return ENAMETOOLONG;
 	}
-	if ((uint64_t)st.st_size > max) {
-		err = EFBIG;
-		goto out_close;
-	}
+	dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1 && errno == EACCES)
+		dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1)
+		return errno;
+	err = file_write_atomic_at(dfd, slash ? slash + 1 : path, data, len, mode);
+	close(dfd);
+	return err;
+}
+
+/*
+ * Read the regular file open at fd (at most max bytes) into a new buffer
+ * (mem_zalloc'd, NUL-terminated after the last byte) sized to the file; the
+ * one read loop of file_read_max() and file_read_max_at(). fd stays open.
+ */
+static int fd_read_max(int fd, size_t max, char **bufp, size_t *lenp, struct stat *st)
+{
+	size_t len = 0, cap;
+	char *buf;
+	int err = 0;
+
+	if (fstat(fd, st) == -1)
+		return errno;
+	if (!S_ISREG(st->st_mode))
+		return EINVAL;
+	if ((uint64_t)st->st_size > max)
+		return EFBIG;
 	/* one byte more than the file: reading it means the file grew */
-	cap = (size_t)st.st_size + 1;
+	cap = (size_t)st->st_size + 1;
 	buf = mem_zalloc(cap + 1, NULL);
-	if (!buf) {
-		err = ENOMEM;
-		goto out_close;
-	}
+	if (!buf)
+		return ENOMEM;
 	while (len < cap) {
 		ssize_t n = read(fd, buf + len, cap - len);
 
@@ -131,18 +141,60 @@ int file_read_max(const char *path, size_t max, char **bufp, size_t *lenp, int *
 		err = len > max ? EFBIG : EAGAIN;
 	if (err) {
 		mem_deref(buf);
-		goto out_close;
+		return err;
 	}
 	buf[len] = '\0';
 	*bufp = buf;
 	*lenp = len;
-	if (stp)
+	return 0;
+}
+
+/* fd_read_max() on fd (-1: open's errno) and what file_read_max() promises of fdp and stp. */
+static int fd_read_max_keep(int fd, size_t max, char **bufp, size_t *lenp, int *fdp,
+			    struct stat *stp)
+{
+	struct stat st;
+	int err;
+
+	if (fd == -1)
+		return errno;
+	err = fd_read_max(fd, max, bufp, lenp, &st);
+	if (!err && stp)
 		*stp = st;
-	if (fdp) {
+	if (!err && fdp)
 		*fdp = fd;
-		return 0;
-	}
- out_close:
-	close(fd);
+	else
+		close(fd);
 	return err;
+}
+
+/*
+ * Read a whole regular file of at most max bytes into a new buffer
+ * (mem_zalloc'd, NUL-terminated after the last byte; mem_deref it) sized to
+ * the file. O_NONBLOCK so that a FIFO cannot hang the open: it is refused as
+ * not a regular file. If fdp is not NULL the file stays open there (the
+ * caller closes it); if stp is not NULL it gets the file's fstat. Errors:
+ * open's or read's errno, EINVAL (not a regular file), EFBIG (larger than
+ * max), EAGAIN (it grew while being read), ENOMEM.
+ */
+int file_read_max(const char *path, size_t max, char **bufp, size_t *lenp, int *fdp,
+		  struct stat *stp)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	return fd_read_max_keep(fd, max, bufp, lenp, fdp, stp);
+}
+
+/*
+ * file_read_max() of name in the folder dirfd, never through a symbolic
+ * link: a link at name is EINVAL, as any file that is not a regular one.
+ */
+int file_read_max_at(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp,
+		     int *fdp, struct stat *stp)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd == -1 && errno == ELOOP)
+		return EINVAL;
+	return fd_read_max_keep(fd, max, bufp, lenp, fdp, stp);
 }

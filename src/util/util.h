@@ -209,9 +209,13 @@ uint64_t time_mono_ns(void);
 
 /* Write a file atomically: temp file in the same folder, fsync, rename. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
+			 unsigned mode);
 struct stat;
 /* Read a regular file of at most max bytes (NUL-terminated, mem_deref it); sys.c has the details. */
 int file_read_max(const char *path, size_t max, char **bufp, size_t *lenp, int *fdp,
 		  struct stat *stp);
+int file_read_max_at(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp,
+		     int *fdp, struct stat *stp);
 
 #endif

@@ -5,10 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,91 +14,31 @@
 
 #include "webd_int.h"
 
-enum { CERT_DAYS = 3650 };
-
-/*
- * Replace name in dirfd with data so that a crash leaves the old or the
- * new file, never a mix: NAME.tmp.PID (0600, never through a symbolic
- * link), fsync, renameat, fsync the folder. 0 or an errno value.
- */
+/* Replace name in dirfd with data atomically, owner-only (file_write_atomic_at). 0 or an errno. */
 int webd_file_write_at(int dirfd, const char *name, const void *data, size_t len)
 {
-	char tmp[128];
-	const char *p = data;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid()) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	unlinkat(dirfd, tmp, 0);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			err = errno;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (!err && fsync(fd) == -1)
-		err = errno;
-	if (close(fd) == -1 && !err)
-		err = errno;
-	if (!err && renameat(dirfd, tmp, dirfd, name) == -1)
-		err = errno;
-	if (err) {
-		unlinkat(dirfd, tmp, 0);
-		return err;
-	}
-	fsync(dirfd);
-	return 0;
+	return file_write_atomic_at(dirfd, name, data, len, 0600);
 }
 
 /*
  * Read name in dirfd (a regular file, never through a symbolic link, at
- * most size - 1 bytes) into buf, NUL-terminated. ENOENT, EFBIG, EINVAL
- * (not a regular file), or another errno value.
+ * most size - 1 bytes) into buf, NUL-terminated; the copy read is wiped.
+ * ENOENT, EFBIG, EINVAL (not a regular file), or another errno value.
  */
 int webd_file_read_at(int dirfd, const char *name, char *buf, size_t size, size_t *len)
 {
-	struct stat st;
-	size_t n = 0;
-	int fd, err = 0;
+	char *data;
+	int err;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return errno == ELOOP ? EINVAL : errno;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		err = EINVAL;
-		goto out;
-	}
-	if ((size_t)st.st_size >= size) {
-		err = EFBIG;
-		goto out;
-	}
-	while (n < size - 1) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			err = errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*len = n;
- out:
-	close(fd);
-	return err;
+	if (size == 0)
+		return EFBIG;
+	err = file_read_max_at(dirfd, name, size - 1, &data, len, NULL, NULL);
+	if (err)
+		return err;
+	memcpy(buf, data, *len + 1);
+	OPENSSL_cleanse(data, *len);
+	mem_deref(data);
+	return 0;
 }
 
 /* mkdir -p: parents 0755, the last component 0700; an existing folder is kept as it is. */
@@ -288,32 +226,12 @@ static void listen_ip(const struct webd *w, char *buf, size_t size)
 	net_sa_ip_str(&w->listen, buf, size);
 }
 
-/* Write a PEM buffer to name in the state folder. */
-static int bio_write_at(struct webd *w, BIO *bio, const char *name)
+/* One PEM of the self-signed pair to key.pem or cert.pem in the state folder. */
+static int pem_write_state(bool key, const char *pem, size_t len, void *arg)
 {
-	char *data;
-	long n = BIO_get_mem_data(bio, &data);
+	struct webd *w = arg;
 
-	if (n <= 0)
-		return EIO;
-	return webd_file_write_at(w->state_fd, name, data, (size_t)n);
-}
-
-/* Add one X.509 v3 extension from its text form. */
-static int cert_ext(X509 *x, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return EINVAL;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : EINVAL;
+	return webd_file_write_at(w->state_fd, key ? WEBD_F_KEY : WEBD_F_CERT, pem, len);
 }
 
 /*
@@ -323,51 +241,14 @@ static int cert_ext(X509 *x, int nid, const char *value)
  */
 static int cert_make(struct webd *w)
 {
-	EVP_PKEY *pkey = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
 	char ip[INET6_ADDRSTRLEN], san[INET6_ADDRSTRLEN + 4];
-	unsigned char serial[16];
-	BIGNUM *bn = NULL;
-	X509_NAME *name;
-	int err = EIO;
+	int err;
 
 	listen_ip(w, ip, sizeof(ip));
 	snprintf(san, sizeof(san), "IP:%s", ip);
-	if (!pkey || !x || !kb || !cb || RAND_bytes(serial, sizeof(serial)) != 1)
-		goto out;
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
-		goto out;
-	X509_set_version(x, 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), (long)CERT_DAYS * 86400);
-	X509_set_pubkey(x, pkey);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)ip, -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	if (cert_ext(x, NID_subject_alt_name, san) ||
-	    cert_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
-	    cert_ext(x, NID_key_usage, "critical,digitalSignature") ||
-	    cert_ext(x, NID_ext_key_usage, "serverAuth"))
-		goto out;
-	if (!X509_sign(x, pkey, EVP_sha256()))
-		goto out;
-	if (PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    PEM_write_bio_X509(cb, x) != 1)
-		goto out;
-	err = bio_write_at(w, kb, WEBD_F_KEY);
-	if (!err)
-		err = bio_write_at(w, cb, WEBD_F_CERT);
- out:
+	err = net_tls_selfsigned_pem(ip, san, pem_write_state, w);
 	if (err)
 		ssl_log("cannot make the self-signed certificate");
-	BN_free(bn);
-	BIO_free(kb);
-	BIO_free(cb);
-	X509_free(x);
-	EVP_PKEY_free(pkey);
 	return err;
 }
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,62 @@ static void test_file_write_atomic(void **state)
 	assert_int_equal(file_write_atomic("/nonexistent-dir/x", "a", 1, 0600), ENOENT);
 }
 
+/*
+ * file_write_atomic_at / file_read_max_at: relative to a folder's fd; a
+ * stale temp file and a symbolic link at the name are replaced, never
+ * written through; a link is refused by the reader; no temp file is left.
+ */
+static void test_file_at(void **state)
+{
+	char dir[] = "/tmp/sbc-test-XXXXXX", tmp[64], target[64];
+	struct stat st;
+	size_t len = 99;
+	char *buf = NULL;
+	int dfd, fd = -1;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp.%ld", dir, (long)getpid());
+	snprintf(target, sizeof(target), "%s/target", dir);
+
+	assert_int_equal(file_write_atomic_at(dfd, "f", "one", 3, 0640), 0);
+	assert_int_equal(symlink(target, tmp), 0);   /* a stale temp name, as a link */
+	assert_int_equal(file_write_atomic_at(dfd, "f", "two!", 4, 0600), 0);
+	assert_int_equal(access(target, F_OK), -1);  /* not written through the link */
+	assert_int_equal(file_read_max_at(dfd, "f", 4, &buf, &len, NULL, &st), 0);
+	assert_int_equal(len, 4);
+	assert_string_equal(buf, "two!");
+	assert_int_equal(st.st_mode & 0777, 0600);
+	buf = mem_deref(buf);
+	assert_int_equal(file_read_max_at(dfd, "f", 3, &buf, &len, NULL, NULL), EFBIG);
+	assert_null(buf);
+	assert_int_equal(file_read_max_at(dfd, "f", 100, &buf, &len, &fd, NULL), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 4);
+	close(fd);
+	buf = mem_deref(buf);
+
+	assert_int_equal(symlinkat("f", dfd, "link"), 0);
+	assert_int_equal(file_read_max_at(dfd, "link", 100, &buf, &len, NULL, NULL), EINVAL);
+	assert_int_equal(file_read_max_at(dfd, "none", 100, &buf, &len, NULL, NULL), ENOENT);
+	assert_null(buf);
+	assert_int_equal(file_write_atomic_at(dfd, "link", "x", 1, 0600), 0);   /* replaced */
+	assert_int_equal(lstat(tmp, &st), -1);
+	snprintf(tmp, sizeof(tmp), "%s/link", dir);
+	assert_int_equal(lstat(tmp, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(file_read_max(tmp, 100, &buf, &len, NULL, NULL), 0);
+	assert_string_equal(buf, "x");
+	buf = mem_deref(buf);
+	assert_int_equal(file_write_atomic_at(dfd, "", "x", 1, 0600), EINVAL);
+
+	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	assert_int_equal(unlinkat(dfd, "link", 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);   /* nothing else left behind */
+}
+
 /* file_read_max: the whole file, NUL-terminated; refusals by kind; the fd kept on request. */
 static void test_file_read_max(void **state)
 {
@@ -415,6 +472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_level_parse, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_max, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_file_at, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_siphash_vectors, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_htable, unit_leak_setup, unit_leak_teardown),
 	};
