@@ -50,6 +50,12 @@ static int wrong_args(const struct run *r)
 			   r->c->synopsis ? r->c->synopsis : "(takes none)");
 }
 
+/* Are there from min to max words after the command's? */
+static bool args_between(const struct run *r, int min, int max)
+{
+	return r->argc >= min && r->argc <= max;
+}
+
 /* Set args[key] = v (v stolen; NULL: out of memory). An exit code. */
 static int arg_put(struct run *r, const char *key, json_t *v)
 {
@@ -70,6 +76,24 @@ static int arg_put_str(struct run *r, const char *key, const char *s)
 	if (!v)   /* jansson refuses what is not UTF-8 */
 		return usage_error("%s: \"%s\" is not UTF-8 text", r->c->words, s);
 	return arg_put(r, key, v);
+}
+
+/*
+ * The words after the command's as strings, in order, into args under the
+ * command's arg_keys: arg_min of them required, the rest optional.
+ */
+static int parse_words(struct run *r)
+{
+	const struct command *c = r->c;
+	int max = 0, rc = EXIT_OKAY;
+
+	while (max < (int)ARRAY_SIZE(c->arg_keys) && c->arg_keys[max])
+		max++;
+	if (!args_between(r, c->arg_min, max))
+		return wrong_args(r);
+	for (int i = 0; i < r->argc && rc == EXIT_OKAY; i++)
+		rc = arg_put_str(r, c->arg_keys[i], r->argv[i]);
+	return rc;
 }
 
 /* A decimal count, digits only, 0..INT64_MAX. */
@@ -135,6 +159,38 @@ static int say_done(const char *what, const json_t *res, const char *key, const 
 	return EXIT_OKAY;
 }
 
+/* The command's done line: "WHAT VALUE", VALUE res[KEY] (say_done). */
+static int print_done(const json_t *res, const struct run *r)
+{
+	return say_done(r->c->done.what, res, r->c->done.key, r);
+}
+
+/* The result object's fields as "label  value" lines, then an empty line. */
+static int print_head(const json_t *res, const struct run *r, const struct column *fields,
+		      size_t nfields)
+{
+	int err;
+
+	if (!json_is_object(res))
+		return not_object(r);
+	err = table_print_fields(stdout, res, fields, nfields);
+	if (err)
+		return table_rc(err);
+	putchar('\n');
+	return EXIT_OKAY;
+}
+
+/* Print t (err: nothing), or the line none when it has no rows; free it. An exit code. */
+static int table_end(struct table *t, int err, const char *none)
+{
+	if (!err && table_rows(t) == 0)
+		puts(none);
+	else if (!err)
+		table_print(t, stdout, "");
+	table_free(t);
+	return table_rc(err);
+}
+
 /* An array of objects as a table, or the line none when it is empty. */
 static int print_array(const json_t *list, const struct run *r, const struct column *cols,
 		       size_t ncols, const char *none)
@@ -167,6 +223,58 @@ static int print_snapshot(const json_t *res, const struct run *r, const char *ke
 	if (rc == EXIT_OKAY && json_is_true(json_object_get(res, "truncated")))
 		printf("(%zu shown of %lld)\n", json_array_size(list), (long long)total);
 	return rc;
+}
+
+/* A list of objects as a table: what the command's listing says. */
+struct listing {
+	const char *key;             /* the snapshot's list (print_snapshot); NULL: the result is it */
+	const struct column *cols;
+	size_t ncols;
+	const char *none;            /* the line for an empty list */
+};
+
+static int print_listing(const json_t *res, const struct run *r)
+{
+	const struct listing *l = r->c->list;
+
+	if (!l->key)
+		return print_array(res, r, l->cols, l->ncols, l->none);
+	return print_snapshot(res, r, l->key, l->cols, l->ncols, l->none);
+}
+
+#define LISTING(key, cols, none)  (&(const struct listing){ key, cols, ARRAY_SIZE(cols), none })
+
+/*
+ * The "reasons" object of res ({NAME: VALUE}) as a table of three columns
+ * under head: NAME and the two cells row makes of VALUE; row returns false
+ * to leave a reason out.
+ */
+typedef bool (reason_row_h)(const json_t *v, char *c1, char *c2, size_t n, const struct run *r);
+
+static int print_reasons(const json_t *res, const struct run *r, const char *const *head,
+			 reason_row_h *row)
+{
+	const json_t *reasons = json_object_get(res, "reasons"), *v;
+	char c1[TABLE_CELL_MAX], c2[TABLE_CELL_MAX];
+	struct table *t;
+	const char *name;
+	int err;
+
+	if (!json_is_object(reasons)) {
+		puts("reasons: -");
+		return EXIT_OKAY;
+	}
+	err = table_alloc(&t, 3, head);
+	if (err)
+		return table_rc(err);
+	json_object_foreach((json_t *)reasons, name, v) {
+		if (!row(v, c1, c2, sizeof(c1), r))
+			continue;
+		err = table_add(t, (const char *const[]){ name, c1, c2 });
+		if (err)
+			break;
+	}
+	return table_end(t, err, "no packets blocked");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -279,14 +387,10 @@ static int print_status(const json_t *res, const struct run *r)
 		{ "LINK", "link_up", cell_updown },
 	};
 	const json_t *zones = json_object_get(res, "zones");
-	int err;
+	int rc = print_head(res, r, fields, ARRAY_SIZE(fields));
 
-	if (!json_is_object(res))
-		return not_object(r);
-	err = table_print_fields(stdout, res, fields, ARRAY_SIZE(fields));
-	if (err)
-		return table_rc(err);
-	putchar('\n');
+	if (rc)
+		return rc;
 	if (json_array_size(zones) == 0) {
 		puts(json_is_array(zones) ? "no zones" : "zones: -");
 		return EXIT_OKAY;
@@ -330,13 +434,7 @@ static int print_stats(const json_t *res, const struct run *r)
 	err = table_alloc(&t, 2, head);
 	if (err)
 		return table_rc(err);
-	err = stats_add(t, "", res, 1);
-	if (!err && table_rows(t) == 0)
-		puts("no counters");
-	else if (!err)
-		table_print(t, stdout, "");
-	table_free(t);
-	return table_rc(err);
+	return table_end(t, stats_add(t, "", res, 1), "no counters");
 }
 
 /* {"text": "..."}: the text as it is, no newline added (config get, metrics). */
@@ -363,27 +461,22 @@ static int print_restart(const json_t *res, const struct run *r)
 /* ---------------------------------------------------------------------- */
 /* calls, registrations, trunks */
 
-static int print_calls(const json_t *res, const struct run *r)
-{
-	static const struct column cols[] = {
-		{ "ID", "id", cell_int },
-		{ "STATE", "state", cell_str },
-		{ "DURATION", "duration", cell_secs },
-		{ "CALLER", "caller", cell_str },
-		{ "CALLEE", "callee", cell_str },
-		{ "TRUNK", "trunk", cell_str },
-		{ "PUBLIC-PEER", "public", cell_leg },
-		{ "PRIVATE-PEER", "private", cell_leg },
-	};
-
-	return print_snapshot(res, r, "calls", cols, ARRAY_SIZE(cols), "no calls");
-}
+static const struct column calls_cols[] = {
+	{ "ID", "id", cell_int },
+	{ "STATE", "state", cell_str },
+	{ "DURATION", "duration", cell_secs },
+	{ "CALLER", "caller", cell_str },
+	{ "CALLEE", "callee", cell_str },
+	{ "TRUNK", "trunk", cell_str },
+	{ "PUBLIC-PEER", "public", cell_leg },
+	{ "PRIVATE-PEER", "private", cell_leg },
+};
 
 static int parse_hangup(struct run *r)
 {
 	json_int_t id;
 
-	if (r->argc != 1)
+	if (!args_between(r, 1, 1))
 		return wrong_args(r);
 	if (!parse_count(r->argv[0], &id))
 		return usage_error("calls hangup: \"%s\" is not a call id (a number from \"calls\")",
@@ -391,37 +484,22 @@ static int parse_hangup(struct run *r)
 	return arg_put(r, "id", json_integer(id));
 }
 
-static int print_hangup(const json_t *res, const struct run *r)
-{
-	return say_done("hung up call", res, "hungup", r);
-}
+static const struct column registrations_cols[] = {
+	{ "AOR", "aor", cell_str },
+	{ "CONTACT", "contact", cell_peer },
+	{ "NAT", "nat", cell_yesno },
+	{ "PHONE-EXPIRES", "phone_expires", cell_secs },
+	{ "CORE-EXPIRES", "core_expires", cell_secs },
+};
 
-static int print_registrations(const json_t *res, const struct run *r)
-{
-	static const struct column cols[] = {
-		{ "AOR", "aor", cell_str },
-		{ "CONTACT", "contact", cell_peer },
-		{ "NAT", "nat", cell_yesno },
-		{ "PHONE-EXPIRES", "phone_expires", cell_secs },
-		{ "CORE-EXPIRES", "core_expires", cell_secs },
-	};
-
-	return print_snapshot(res, r, "registrations", cols, ARRAY_SIZE(cols), "no registrations");
-}
-
-static int print_trunks(const json_t *res, const struct run *r)
-{
-	static const struct column cols[] = {
-		{ "NAME", "name", cell_str },
-		{ "ZONE", "zone", cell_str },
-		{ "ADDRESS", NULL, cell_peer },
-		{ "CALLS", "active", cell_trunk_calls },
-		{ "REGISTRATION", "registration", cell_str },
-		{ "LAST-CODE", "last_code", cell_int },
-	};
-
-	return print_snapshot(res, r, "trunks", cols, ARRAY_SIZE(cols), "no trunks");
-}
+static const struct column trunks_cols[] = {
+	{ "NAME", "name", cell_str },
+	{ "ZONE", "zone", cell_str },
+	{ "ADDRESS", NULL, cell_peer },
+	{ "CALLS", "active", cell_trunk_calls },
+	{ "REGISTRATION", "registration", cell_str },
+	{ "LAST-CODE", "last_code", cell_int },
+};
 
 /* ---------------------------------------------------------------------- */
 /* config */
@@ -483,7 +561,7 @@ static int parse_config_file(struct run *r)
 	json_t *text;
 	int e, rc;
 
-	if (r->argc != 1)
+	if (!args_between(r, 1, 1))
 		return wrong_args(r);
 	label = file_label(r->argv[0]);
 	e = read_file(r->argv[0], &buf, &len);
@@ -565,6 +643,21 @@ static int print_applied(const json_t *res, const struct run *r)
 /* ---------------------------------------------------------------------- */
 /* guard */
 
+/* A reason's PACKETS and SOURCES; one with both zero only with --all. */
+static bool guard_stats_row(const json_t *v, char *p, char *src, size_t n, const struct run *r)
+{
+	bool zero = json_is_integer(json_object_get(v, "packets")) &&
+		    json_integer_value(json_object_get(v, "packets")) == 0 &&
+		    json_is_integer(json_object_get(v, "sources")) &&
+		    json_integer_value(json_object_get(v, "sources")) == 0;
+
+	if (zero && !r->o->all)
+		return false;
+	cell_int(p, n, v, "packets");
+	cell_int(src, n, v, "sources");
+	return true;
+}
+
 static int print_guard_stats(const json_t *res, const struct run *r)
 {
 	static const struct column fields[] = {
@@ -575,72 +668,21 @@ static int print_guard_stats(const json_t *res, const struct run *r)
 		{ "sources", "sources", cell_int },
 	};
 	static const char *const head[] = { "REASON", "PACKETS", "SOURCES" };
-	char p[TABLE_CELL_MAX], s[TABLE_CELL_MAX];
-	const json_t *reasons = json_object_get(res, "reasons"), *v;
-	struct table *t;
-	const char *name;
-	int err;
+	int rc = print_head(res, r, fields, ARRAY_SIZE(fields));
 
-	if (!json_is_object(res))
-		return not_object(r);
-	err = table_print_fields(stdout, res, fields, ARRAY_SIZE(fields));
-	if (err)
-		return table_rc(err);
-	putchar('\n');
-	if (!json_is_object(reasons)) {
-		puts("reasons: -");
-		return EXIT_OKAY;
-	}
-	err = table_alloc(&t, 3, head);
-	if (err)
-		return table_rc(err);
-	json_object_foreach((json_t *)reasons, name, v) {
-		bool zero = json_is_integer(json_object_get(v, "packets")) &&
-			    json_integer_value(json_object_get(v, "packets")) == 0 &&
-			    json_is_integer(json_object_get(v, "sources")) &&
-			    json_integer_value(json_object_get(v, "sources")) == 0;
-
-		if (zero && !r->o->all)
-			continue;
-		cell_int(p, sizeof(p), v, "packets");
-		cell_int(s, sizeof(s), v, "sources");
-		err = table_add(t, (const char *const[]){ name, p, s });
-		if (err)
-			break;
-	}
-	if (!err && table_rows(t) == 0)
-		puts("no packets blocked");
-	else if (!err)
-		table_print(t, stdout, "");
-	table_free(t);
-	return table_rc(err);
+	if (rc)
+		return rc;
+	return print_reasons(res, r, head, guard_stats_row);
 }
 
-static int print_bans(const json_t *res, const struct run *r)
-{
-	static const struct column cols[] = {
-		{ "SOURCE", "source", cell_str },
-		{ "REASON", "reason", cell_str },
-		{ "PACKETS", "packets", cell_int },
-		{ "STRIKES", "strikes", cell_int },
-		{ "EXPIRES-IN", "expires", cell_expires_in },
-		{ "FIRST-SEEN", "first_seen", cell_localtime },
-	};
-
-	return print_array(res, r, cols, ARRAY_SIZE(cols), "no bans");
-}
-
-static int parse_unban(struct run *r)
-{
-	if (r->argc != 1)
-		return wrong_args(r);
-	return arg_put_str(r, "source", r->argv[0]);
-}
-
-static int print_unban(const json_t *res, const struct run *r)
-{
-	return say_done("unbanned", res, "unbanned", r);
-}
+static const struct column bans_cols[] = {
+	{ "SOURCE", "source", cell_str },
+	{ "REASON", "reason", cell_str },
+	{ "PACKETS", "packets", cell_int },
+	{ "STRIKES", "strikes", cell_int },
+	{ "EXPIRES-IN", "expires", cell_expires_in },
+	{ "FIRST-SEEN", "first_seen", cell_localtime },
+};
 
 /* N: only checked to be a number; its range is sbcd's to enforce. */
 static int parse_top(struct run *r)
@@ -648,7 +690,7 @@ static int parse_top(struct run *r)
 	char *end;
 	long n;
 
-	if (r->argc > 1)
+	if (!args_between(r, 0, 1))
 		return wrong_args(r);
 	if (r->argc == 0)
 		return EXIT_OKAY;
@@ -659,21 +701,16 @@ static int parse_top(struct run *r)
 	return arg_put(r, "n", json_integer(n));
 }
 
-static int print_top(const json_t *res, const struct run *r)
-{
-	static const struct column cols[] = {
-		{ "SOURCE", "source", cell_str },
-		{ "PACKETS", "packets", cell_int },
-		{ "REASON", "reason", cell_str },
-		{ "BANNED", "banned", cell_yesno },
-	};
-
-	return print_array(res, r, cols, ARRAY_SIZE(cols), "no sources blocked");
-}
+static const struct column top_cols[] = {
+	{ "SOURCE", "source", cell_str },
+	{ "PACKETS", "packets", cell_int },
+	{ "REASON", "reason", cell_str },
+	{ "BANNED", "banned", cell_yesno },
+};
 
 static int parse_timeline(struct run *r)
 {
-	if (r->argc > 1)
+	if (!args_between(r, 0, 1))
 		return wrong_args(r);
 	if (r->argc == 0)
 		return EXIT_OKAY;
@@ -686,11 +723,13 @@ static int parse_timeline(struct run *r)
  * One reason's slots as the cells TOTAL and the last SBCCTL_TIMELINE_SLOTS
  * counts; false when all are zero. Slots not counts of sane size print "-".
  */
-static bool timeline_cells(const json_t *slots, char *total, char *last, size_t n)
+static bool timeline_row(const json_t *slots, char *total, char *last, size_t n,
+			 const struct run *r)
 {
 	size_t len = json_array_size(slots), first, i, off = 0;
 	long long sum = 0;
 
+	(void)r;
 	for (i = 0; i < len; i++) {
 		const json_t *v = json_array_get(slots, i);
 
@@ -728,40 +767,14 @@ static int print_timeline(const json_t *res, const struct run *r)
 		{ "step", "step", cell_secs },
 		{ "end", "end", cell_localtime },
 	};
-	char total[TABLE_CELL_MAX], last[TABLE_CELL_MAX], title[64];
+	char title[64];
 	const char *head[3] = { "REASON", "TOTAL", title };
-	const json_t *reasons = json_object_get(res, "reasons"), *slots;
-	struct table *t;
-	const char *name;
-	int err;
+	int rc = print_head(res, r, fields, ARRAY_SIZE(fields));
 
-	if (!json_is_object(res))
-		return not_object(r);
-	err = table_print_fields(stdout, res, fields, ARRAY_SIZE(fields));
-	if (err)
-		return table_rc(err);
-	putchar('\n');
-	if (!json_is_object(reasons)) {
-		puts("reasons: -");
-		return EXIT_OKAY;
-	}
+	if (rc)
+		return rc;
 	snprintf(title, sizeof(title), "LAST %d SLOTS (oldest first)", SBCCTL_TIMELINE_SLOTS);
-	err = table_alloc(&t, 3, head);
-	if (err)
-		return table_rc(err);
-	json_object_foreach((json_t *)reasons, name, slots) {
-		if (!timeline_cells(slots, total, last, sizeof(total)))
-			continue;
-		err = table_add(t, (const char *const[]){ name, total, last });
-		if (err)
-			break;
-	}
-	if (!err && table_rows(t) == 0)
-		puts("no packets blocked");
-	else if (!err)
-		table_print(t, stdout, "");
-	table_free(t);
-	return table_rc(err);
+	return print_reasons(res, r, head, timeline_row);
 }
 
 /* The allow list: the configuration's networks, then those added at run time. */
@@ -783,7 +796,7 @@ static int print_allow(const json_t *res, const struct run *r)
 	json_array_foreach(cfg, i, v) {
 		err = table_add(t, (const char *const[]){ json_string_value(v), "config", NULL, NULL });
 		if (err)
-			goto out;
+			return table_end(t, err, NULL);
 	}
 	json_array_foreach(rt, i, v) {
 		cell_str(note, sizeof(note), v, "note");
@@ -791,44 +804,9 @@ static int print_allow(const json_t *res, const struct run *r)
 		err = table_add(t, (const char *const[]){
 			json_string_value(json_object_get(v, "cidr")), "runtime", note, added });
 		if (err)
-			goto out;
+			break;
 	}
-	if (table_rows(t) == 0)
-		puts("no allowed networks");
-	else
-		table_print(t, stdout, "");
-out:
-	table_free(t);
-	return table_rc(err);
-}
-
-static int parse_allow_add(struct run *r)
-{
-	int rc;
-
-	if (r->argc < 1 || r->argc > 2)
-		return wrong_args(r);
-	rc = arg_put_str(r, "cidr", r->argv[0]);
-	if (rc == EXIT_OKAY && r->argc == 2)
-		rc = arg_put_str(r, "note", r->argv[1]);
-	return rc;
-}
-
-static int print_allow_add(const json_t *res, const struct run *r)
-{
-	return say_done("allowed", res, "added", r);
-}
-
-static int parse_allow_remove(struct run *r)
-{
-	if (r->argc != 1)
-		return wrong_args(r);
-	return arg_put_str(r, "cidr", r->argv[0]);
-}
-
-static int print_allow_remove(const json_t *res, const struct run *r)
-{
-	return say_done("removed", res, "removed", r);
+	return table_end(t, err, "no allowed networks");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -910,7 +888,7 @@ static int parse_call(struct run *r)
 	json_error_t jerr;
 	json_t *name;
 
-	if (r->argc < 1 || r->argc > 2)
+	if (!args_between(r, 1, 2))
 		return wrong_args(r);
 	name = json_string(r->argv[0]);
 	if (!name)
@@ -947,14 +925,17 @@ const struct command sbcctl_commands[] = {
 	  .help = "version, pid, uptime, configuration file, zones" },
 	{ .words = "stats", .name = "stats", .print = print_stats,
 	  .help = "sbcd's counters (SIP, transactions, B2BUA, media), one a line" },
-	{ .words = "calls", .name = "calls", .print = print_calls,
+	{ .words = "calls", .name = "calls", .print = print_listing,
+	  .list = LISTING("calls", calls_cols, "no calls"),
 	  .help = "the calls up now" },
 	{ .words = "calls hangup", .name = "calls.hangup", .synopsis = "ID",
-	  .parse = parse_hangup, .print = print_hangup,
+	  .parse = parse_hangup, .print = print_done, .done = { "hung up call", "hungup" },
 	  .help = "end call ID (BYE, or CANCEL before the answer)" },
-	{ .words = "registrations", .name = "registrations", .print = print_registrations,
+	{ .words = "registrations", .name = "registrations", .print = print_listing,
+	  .list = LISTING("registrations", registrations_cols, "no registrations"),
 	  .help = "the phones' registrations" },
-	{ .words = "trunks", .name = "trunks", .print = print_trunks,
+	{ .words = "trunks", .name = "trunks", .print = print_listing,
+	  .list = LISTING("trunks", trunks_cols, "no trunks"),
 	  .help = "the configured trunks, their calls and registration" },
 	{ .words = "config get", .name = "config.get", .print = print_text,
 	  .help = "print the running configuration file as it is" },
@@ -969,13 +950,16 @@ const struct command sbcctl_commands[] = {
 	  .print = print_guard_stats,
 	  .help = "guard counters; blocked packets per reason (non-zero\nreasons only, "
 		  "unless --all)" },
-	{ .words = "guard bans", .name = "guard.bans", .print = print_bans,
+	{ .words = "guard bans", .name = "guard.bans", .print = print_listing,
+	  .list = LISTING(NULL, bans_cols, "no bans"),
 	  .help = "active bans" },
 	{ .words = "guard unban", .name = "guard.unban", .synopsis = "IP",
-	  .parse = parse_unban, .print = print_unban,
+	  .parse = parse_words, .arg_keys = { "source" }, .arg_min = 1,
+	  .print = print_done, .done = { "unbanned", "unbanned" },
 	  .help = "lift the ban of IP" },
 	{ .words = "guard top", .name = "guard.top", .synopsis = "[N]",
-	  .parse = parse_top, .print = print_top,
+	  .parse = parse_top, .print = print_listing,
+	  .list = LISTING(NULL, top_cols, "no sources blocked"),
 	  .help = "the N sources with most packets blocked (default 10)" },
 	{ .words = "guard timeline", .name = "guard.timeline", .synopsis = "[second|minute]",
 	  .parse = parse_timeline, .print = print_timeline,
@@ -983,10 +967,12 @@ const struct command sbcctl_commands[] = {
 	{ .words = "guard allow", .name = "guard.allow", .print = print_allow,
 	  .help = "the allow list: configured and added at run time" },
 	{ .words = "guard allow add", .name = "guard.allow.add", .synopsis = "CIDR [NOTE]",
-	  .parse = parse_allow_add, .print = print_allow_add,
+	  .parse = parse_words, .arg_keys = { "cidr", "note" }, .arg_min = 1,
+	  .print = print_done, .done = { "allowed", "added" },
 	  .help = "never limit or ban CIDR (an address or a network)" },
 	{ .words = "guard allow remove", .name = "guard.allow.remove", .synopsis = "CIDR",
-	  .parse = parse_allow_remove, .print = print_allow_remove,
+	  .parse = parse_words, .arg_keys = { "cidr" }, .arg_min = 1,
+	  .print = print_done, .done = { "removed", "removed" },
 	  .help = "remove CIDR added at run time" },
 	{ .words = "trace start", .name = "trace.start",
 	  .synopsis = "[--max-bytes N] [--max-s N] [--zone Z] [--file PATH]",

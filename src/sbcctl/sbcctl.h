@@ -23,6 +23,7 @@ struct opts {
 };
 
 struct command;
+struct listing;
 
 /* One run of a command: what was asked and what goes to sbcd. */
 struct run {
@@ -46,6 +47,11 @@ struct command {
 	int (*print)(const json_t *res, const struct run *r);
 	/* the exit code a successful result means, also under --json (NULL: 0) */
 	int (*verdict)(const json_t *res, const struct run *r);
+	/* for the generic parse and print functions of commands.c (unused: zero) */
+	const char *arg_keys[2];          /* parse_words: the keys of the words, in order */
+	int arg_min;                      /* parse_words: how many words are required */
+	const struct listing *list;       /* print_listing: the table of the result */
+	struct { const char *what, *key; } done;   /* print_done: "WHAT res[KEY]" */
 };
 
 extern const struct command sbcctl_commands[];
