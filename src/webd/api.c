@@ -97,6 +97,33 @@ static void limit_end(struct webd *w, const char *addr, bool ok)
 		w->stats.logins_failed++;
 }
 
+/* Free a job (NULL: nothing), its passwords wiped first. */
+static void job_free(struct webd_job *j)
+{
+	if (!j)
+		return;
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+}
+
+/*
+ * The start of a password request: its JSON body into *bodyp and a new job
+ * for the peer into *jp. False when it was answered (an error) instead; the
+ * caller frees *jp and *bodyp either way.
+ */
+static bool job_begin(struct evhttp_request *req, enum webd_job_kind kind, webd_job_h *done,
+		      struct webd_job **jp, json_t **bodyp)
+{
+	if (webd_req_body(req, false, bodyp))
+		return false;
+	if (webd_job_new(jp, kind, done, req)) {
+		webd_reply_error(req, 500, "out of memory");
+		return false;
+	}
+	snprintf((*jp)->addr, sizeof((*jp)->addr), "%s", webd_req_peer(req));
+	return true;
+}
+
 /* Hand j to the worker; 503 when it is full (the job is freed). */
 static void submit(struct webd *w, struct webd_job *j, bool *busy)
 {
@@ -106,8 +133,21 @@ static void submit(struct webd *w, struct webd_job *j, bool *busy)
 		*busy = false;
 	webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
 	webd_reply_error(j->req, 503, "too many password checks under way");
-	OPENSSL_cleanse(j, sizeof(*j));
-	free(j);
+	job_free(j);
+}
+
+/*
+ * Check the stored hash against the password in j on the worker, if the
+ * rate limit lets the client try now (else 429 and false: j is still the
+ * caller's). True: j was handed over (or answered 503 and freed).
+ */
+static bool submit_check(struct webd *w, struct webd_job *j)
+{
+	if (!limit_begin(w, j->req, j->addr))
+		return false;
+	snprintf(j->line, sizeof(j->line), "%s", w->pw_line);
+	submit(w, j, NULL);
+	return true;
 }
 
 static void reply_job_error(struct evhttp_request *req, int result)
@@ -120,23 +160,51 @@ static void reply_job_error(struct evhttp_request *req, int result)
 		webd_reply_error(req, 500, "password hashing failed: %s", strerror(result));
 }
 
+/*
+ * A checked password's result (login, change): a wrong one is a failed
+ * attempt and 401 (logged as "WRONG from ADDR"), an error is answered; true
+ * for those. Else the attempt counts as a good one and false.
+ */
+static bool check_failed(struct webd *w, struct webd_job *j, const char *wrong)
+{
+	if (j->result == EACCES) {
+		limit_end(w, j->addr, false);
+		log_info("%s from %s", wrong, j->addr);
+		webd_reply_error(j->req, 401, "wrong password");
+		return true;
+	}
+	if (j->result) {
+		webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
+		reply_job_error(j->req, j->result);
+		return true;
+	}
+	limit_end(w, j->addr, true);
+	return false;
+}
+
+/* Store the new hash line of j; 500 and false when it cannot be written. */
+static bool save_password(struct webd *w, struct webd_job *j)
+{
+	int err = webd_state_save_password(w, j->line);
+
+	if (!err)
+		return true;
+	log_error("cannot save the password: %s", strerror(err));
+	webd_reply_error(j->req, 500, "cannot save the password: %s", strerror(err));
+	return false;
+}
+
 /* The setup's hash is made: store it; the setup token is spent; logged in. */
 static void setup_done(struct webd *w, struct webd_job *j)
 {
-	int err;
-
 	w->setup_busy = false;
 	limit_end(w, j->addr, true);   /* the token was right */
 	if (j->result) {
 		reply_job_error(j->req, j->result);
 		return;
 	}
-	err = webd_state_save_password(w, j->line);
-	if (err) {
-		log_error("cannot save the password: %s", strerror(err));
-		webd_reply_error(j->req, 500, "cannot save the password: %s", strerror(err));
+	if (!save_password(w, j))
 		return;
-	}
 	log_info("password set with the setup token from %s", j->addr);
 	reply_logged_in(w, j->req);
 }
@@ -158,13 +226,8 @@ void webd_api_setup(struct webd *w, struct evhttp_request *req)
 				 "a setup is under way");
 		return;
 	}
-	if (webd_req_body(req, false, &body))
-		return;
-	if (webd_job_new(&j, WEBD_JOB_HASH, setup_done, req)) {
-		webd_reply_error(req, 500, "out of memory");
+	if (!job_begin(req, WEBD_JOB_HASH, setup_done, &j, &body))
 		goto out;
-	}
-	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	if (!body_string(req, body, "token", token, sizeof(token) - 1, &tlen) ||
 	    !body_string(req, body, "password", j->pw, sizeof(j->pw) - 1, &j->pwlen))
 		goto out;
@@ -184,10 +247,7 @@ void webd_api_setup(struct webd *w, struct evhttp_request *req)
 	submit(w, j, &w->setup_busy);
 	j = NULL;
  out:
-	if (j) {
-		OPENSSL_cleanse(j, sizeof(*j));
-		free(j);
-	}
+	job_free(j);
 	OPENSSL_cleanse(token, sizeof(token));
 	json_decref(body);
 }
@@ -195,20 +255,10 @@ void webd_api_setup(struct webd *w, struct evhttp_request *req)
 /* The password was checked: a session, or 401 and a failure for the rate limit. */
 static void login_done(struct webd *w, struct webd_job *j)
 {
-	if (j->result == EACCES) {
-		limit_end(w, j->addr, false);
-		log_info("login failed from %s", j->addr);
-		webd_reply_error(j->req, 401, "wrong password");
+	if (j->result == EINVAL)
+		log_error("the password file does not hold a valid hash line");
+	if (check_failed(w, j, "login failed"))
 		return;
-	}
-	if (j->result) {
-		webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
-		if (j->result == EINVAL)
-			log_error("the password file does not hold a valid hash line");
-		reply_job_error(j->req, j->result);
-		return;
-	}
-	limit_end(w, j->addr, true);
 	log_info("login from %s", j->addr);
 	reply_logged_in(w, j->req);
 }
@@ -216,7 +266,6 @@ static void login_done(struct webd *w, struct webd_job *j)
 /* POST /api/login {"password"}. */
 void webd_api_login(struct webd *w, struct evhttp_request *req)
 {
-	const char *addr = webd_req_peer(req);
 	struct webd_job *j = NULL;
 	json_t *body = NULL;
 
@@ -224,25 +273,14 @@ void webd_api_login(struct webd *w, struct evhttp_request *req)
 		webd_reply_error(req, 409, "no password is set yet: set one with the setup token");
 		return;
 	}
-	if (webd_req_body(req, false, &body))
-		return;
-	if (webd_job_new(&j, WEBD_JOB_VERIFY, login_done, req)) {
-		webd_reply_error(req, 500, "out of memory");
+	if (!job_begin(req, WEBD_JOB_VERIFY, login_done, &j, &body))
 		goto out;
-	}
-	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	if (!body_string(req, body, "password", j->pw, sizeof(j->pw) - 1, &j->pwlen))
 		goto out;
-	if (!limit_begin(w, req, addr))
-		goto out;
-	snprintf(j->line, sizeof(j->line), "%s", w->pw_line);
-	submit(w, j, NULL);
-	j = NULL;
+	if (submit_check(w, j))
+		j = NULL;
  out:
-	if (j) {
-		OPENSSL_cleanse(j, sizeof(*j));
-		free(j);
-	}
+	job_free(j);
 	json_decref(body);
 }
 
@@ -259,26 +297,8 @@ void webd_api_logout(struct webd *w, struct evhttp_request *req, struct webd_ses
 /* The old password was checked and the new one hashed: store it. */
 static void password_done(struct webd *w, struct webd_job *j)
 {
-	int err;
-
-	if (j->result == EACCES) {
-		limit_end(w, j->addr, false);
-		log_info("password change with a wrong password from %s", j->addr);
-		webd_reply_error(j->req, 401, "wrong password");
+	if (check_failed(w, j, "password change with a wrong password") || !save_password(w, j))
 		return;
-	}
-	if (j->result) {
-		webd_limit_end(&w->limit, j->addr, true, time_mono_ms());
-		reply_job_error(j->req, j->result);
-		return;
-	}
-	limit_end(w, j->addr, true);
-	err = webd_state_save_password(w, j->line);
-	if (err) {
-		log_error("cannot save the password: %s", strerror(err));
-		webd_reply_error(j->req, 500, "cannot save the password: %s", strerror(err));
-		return;
-	}
 	/* every other browser logs in again with the new password */
 	webd_session_drop_others(&w->sessions, webd_session_find(&w->sessions, j->sid,
 								 time_mono_ms()));
@@ -289,31 +309,21 @@ static void password_done(struct webd *w, struct webd_job *j)
 /* POST /api/password {"old", "new"}: the old one is checked as a login is (rate limit included). */
 void webd_api_password(struct webd *w, struct evhttp_request *req, struct webd_session *s)
 {
-	const char *addr = webd_req_peer(req);
 	struct webd_job *j = NULL;
 	json_t *body = NULL;
 
-	if (webd_req_body(req, false, &body))
-		return;
-	if (webd_job_new(&j, WEBD_JOB_CHANGE, password_done, req)) {
-		webd_reply_error(req, 500, "out of memory");
+	if (!job_begin(req, WEBD_JOB_CHANGE, password_done, &j, &body))
 		goto out;
-	}
-	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	snprintf(j->sid, sizeof(j->sid), "%s", s->id);
 	if (!body_string(req, body, "old", j->pw, sizeof(j->pw) - 1, &j->pwlen) ||
 	    !body_string(req, body, "new", j->npw, sizeof(j->npw) - 1, &j->npwlen))
 		goto out;
-	if (!pw_length_ok(req, j->npwlen) || !limit_begin(w, req, addr))
+	if (!pw_length_ok(req, j->npwlen))
 		goto out;
-	snprintf(j->line, sizeof(j->line), "%s", w->pw_line);
-	submit(w, j, NULL);
-	j = NULL;
+	if (submit_check(w, j))
+		j = NULL;
  out:
-	if (j) {
-		OPENSSL_cleanse(j, sizeof(*j));
-		free(j);
-	}
+	job_free(j);
 	json_decref(body);
 }
 
