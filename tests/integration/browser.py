@@ -23,6 +23,8 @@ import signal
 import subprocess
 import time
 
+import netns
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BROWSER_DIR = os.path.join(REPO, "tests", "browser")
@@ -190,17 +192,7 @@ class Browser:
     def _descendants(self):
         """Pids of the driver's descendants (Chromium runs in its own process
         group: playwright starts it detached), from /proc."""
-        children = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(d))
+        children = netns.proc_children()
         out, todo = [], [self.proc.pid]
         while todo:
             for c in children.get(todo.pop(), ()):

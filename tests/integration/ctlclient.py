@@ -4,6 +4,7 @@
     from ctlclient import call, result
     call("/tmp/x/sbcd.sock", "status")            -> {"ok": True, "result": {...}}
     result("/tmp/x/sbcd.sock", "guard.bans")      -> the result, or raises CtlError
+    ok(testnet, "calls")                          -> the result, asserted ok (a TestNet's sbcd)
 
 The socket is a file, so a test can reach an sbcd that runs inside a network
 namespace with a plain AF_UNIX connect. Every call is bounded by timeout.
@@ -11,6 +12,7 @@ From a shell: `python3 ctlclient.py SOCKET CMD ['{"arg": ...}']` prints the
 response and exits 0 when it is ok, 1 when not.
 """
 import json
+import os
 import socket
 import sys
 import time
@@ -108,6 +110,23 @@ def result(sock_path, cmd, args=None, timeout=5.0):
     if not resp.get("ok"):
         raise CtlError(cmd, resp.get("error"))
     return resp.get("result")
+
+
+def sock_path(net):
+    """The control socket of the sbcd a netns.TestNet started."""
+    return os.path.join(net.rundir, "sbcd.sock")
+
+
+def ctl(net, cmd, args=None, timeout=5.0):
+    """call() on the socket of net's sbcd: the whole response."""
+    return call(sock_path(net), cmd, args, timeout=timeout)
+
+
+def ok(net, cmd, args=None):
+    """The result of a command of net's sbcd, asserted to be ok."""
+    resp = ctl(net, cmd, args)
+    assert resp.get("ok") is True, (cmd, args, resp)
+    return resp["result"]
 
 
 def main(argv):

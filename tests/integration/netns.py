@@ -140,6 +140,35 @@ def sipp_scenario(name):
     return os.path.join(SIPP_DIR, name)
 
 
+def wait_for(pred, timeout=10.0, what="", interval=0.1):
+    """pred()'s value once it is truthy; AssertionError after timeout
+    seconds (bounded), naming what and the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, \
+            "timed out after %s s waiting for %s (last: %r)" % (timeout, what, v)
+        time.sleep(interval)
+
+
+def proc_children():
+    """{ppid: [pid, ...]} of every process now, read from /proc."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    return children
+
+
 def sanitizer_report(text):
     """The first ASan/LSan/UBSan report line in text, or None."""
     m = SANITIZER_RE.search(text)
@@ -1580,6 +1609,34 @@ class TestNet:
             self.wait_listening(ns, proto, addr, int(port), proc=p)
         return p
 
+
+    def register_through(self, phone, port=5060, expires=300):
+        """One REGISTER (alice, for expires s) from phone in pub through the
+        SBC to the core (a sipp UAS at PBX that answers 200), both sipps
+        checked to have ended well."""
+        core = self.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
+                                     "-t", "u1", "-i", PBX, "-p", str(port), "-mi", PBX,
+                                     "-timeout", "20s", "-timeout_error"], name="core-register")
+        reg = self.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
+                                "-key", "domain", SBC_WAN, "-key", "expires", str(expires),
+                                "-m", "1", "-t", "u1", "-i", phone, "-p", str(port),
+                                "%s:%d" % (SBC_WAN, port)], timeout=20, name="register")
+        assert reg.rc == 0, reg.describe()
+        assert core.result(timeout=30).rc == 0
+
+    def held_call(self, phone, port=5060):
+        """A call from phone in pub (caller) to alice at the core (a sipp UAS
+        at PBX) through the SBC, that both sides hold until a BYE comes (the
+        operator's hang-up): (caller, callee), two SippProcs."""
+        callee = self.sipp_bg("priv", ["-sf", sipp_scenario("invite_uas.xml"), "-m", "1",
+                                       "-t", "u1", "-i", PBX, "-p", str(port), "-mi", PBX,
+                                       "-timeout", "30s", "-timeout_error"], name="callee")
+        caller = self.sipp_bg("pub", ["-sf", sipp_scenario("hangup_uac.xml"), "-s", "alice",
+                                      "-key", "dest", "%s:%d" % (SBC_WAN, port),
+                                      "-m", "1", "-t", "u1", "-i", phone, "-p", str(port),
+                                      "-mi", phone, "-timeout", "30s", "-timeout_error",
+                                      "%s:%d" % (SBC_WAN, port)], name="caller")
+        return caller, callee
     # -- tshark -----------------------------------------------------------------
 
     @contextlib.contextmanager

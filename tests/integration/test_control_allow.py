@@ -22,29 +22,15 @@ import pytest
 
 import ctlclient
 import netns
-from netns import PUB_EXTRA, SBC_WAN
+import sipmsg
+from ctlclient import ctl, ok, sock_path
+from netns import PUB_EXTRA, wait_for
 
-SIP_PORT = 5060
 NOBODY = {"guard": {"allow": None}}
-_seq = iter(range(1, 1 << 30))
-
-
-def sock_path(net):
-    return os.path.join(net.rundir, "sbcd.sock")
 
 
 def data_dir(net):
     return os.path.join(net.tmpdir, "data")
-
-
-def ctl(net, cmd, args=None, timeout=5.0):
-    return ctlclient.call(sock_path(net), cmd, args, timeout=timeout)
-
-
-def ok(net, cmd, args=None):
-    resp = ctl(net, cmd, args)
-    assert resp.get("ok") is True, (cmd, args, resp)
-    return resp["result"]
 
 
 def err(net, cmd, args=None):
@@ -56,21 +42,7 @@ def err(net, cmd, args=None):
 def scanner_probe(net, src):
     """One OPTIONS with User-Agent friendly-scanner from src to sbcd's public
     address: the first lines of what came back within 1 s ([] for none)."""
-    n = next(_seq)
-    text = ("OPTIONS sip:%s:%d SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-allow%d-%d;rport\r\n"
-            "Max-Forwards: 70\r\n"
-            "From: <sip:probe@%s>;tag=allow%d\r\n"
-            "To: <sip:%s:%d>\r\n"
-            "Call-ID: allow-%d-%d@%s\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "User-Agent: friendly-scanner\r\n"
-            "Content-Length: 0\r\n\r\n"
-            % (SBC_WAN, SIP_PORT, src, os.getpid(), n, src, n, SBC_WAN, SIP_PORT,
-               os.getpid(), n, src))
-    r = net.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
-                         [{"send": text}, {"expect": 1, "timeout": 1.0}], src=src, timeout=10)
-    return [m.split("\r\n", 1)[0] for m in r["messages"]]
+    return sipmsg.scanner_probe(net, src, "allow", wait=1.0)
 
 
 def banned(net):
@@ -78,13 +50,7 @@ def banned(net):
 
 
 def wait_banned(net, src, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        bans = banned(net)
-        if src in bans:
-            return bans[src]
-        assert time.monotonic() < deadline, "%s not banned within %s s: %s" % (src, timeout, bans)
-        time.sleep(0.1)
+    return wait_for(lambda: banned(net).get(src), timeout, "%s in guard.bans" % src)
 
 
 def ban(net, src):
@@ -279,15 +245,28 @@ def _alive(pid):
         return False
 
 
+def _start_daemon(net, sbc_config):
+    """sbcd -d -p PIDFILE: (its pid, the pid file) once the parent has exited 0."""
+    pid_file = os.path.join(net.rundir, "run", "sbcd.pid")
+    parent = net.start_sbcd(sbc_config, ready=None, args=("-d", "-p", pid_file))
+    assert parent.wait(20) == 0, netns.log_tail(parent.out_path)
+    return _read_pid(pid_file), pid_file
+
+
+def _wait_gone(net, pid, pid_file, timeout, what):
+    """pid ends within timeout s (what: the failure); then its pid file and
+    the control socket are gone too."""
+    wait_for(lambda: not _alive(pid), timeout, what, interval=0.05)
+    assert not os.path.exists(pid_file)
+    assert not os.path.exists(sock_path(net))
+
+
 def test_restart_daemon_keeps_pid(testnet, sbc_config):
     """Under -d: after system.restart the daemon answers with the pid its
     pid file names (the same as before: no second fork), the pid file is
     there and the same, OPTIONS are answered; SIGTERM then removes the pid
     file and the socket."""
-    pid_file = os.path.join(testnet.rundir, "run", "sbcd.pid")
-    parent = testnet.start_sbcd(sbc_config, ready=None, args=("-d", "-p", pid_file))
-    assert parent.wait(20) == 0, netns.log_tail(parent.out_path)
-    pid = _read_pid(pid_file)
+    pid, pid_file = _start_daemon(testnet, sbc_config)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -306,12 +285,7 @@ def test_restart_daemon_keeps_pid(testnet, sbc_config):
         assert _read_pid(pid_file) == pid
         testnet.wait_options(testnet.zone_targets(sbc_config), timeout=20)
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while _alive(pid):
-            assert time.monotonic() < deadline, "the daemon did not stop on SIGTERM"
-            time.sleep(0.05)
-        assert not os.path.exists(pid_file)
-        assert not os.path.exists(sock_path(testnet))
+        _wait_gone(testnet, pid, pid_file, 20, "the daemon to stop on SIGTERM")
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -338,10 +312,7 @@ def test_restart_with_bad_config_exits(testnet, sbc_config):
 def test_restart_daemon_with_bad_config_drops_pid_file(testnet, sbc_config):
     """The same under -d: the daemon is gone and so is the pid file the old
     image had kept for the new one."""
-    pid_file = os.path.join(testnet.rundir, "run", "sbcd.pid")
-    parent = testnet.start_sbcd(sbc_config, ready=None, args=("-d", "-p", pid_file))
-    assert parent.wait(20) == 0, netns.log_tail(parent.out_path)
-    pid = _read_pid(pid_file)
+    pid, pid_file = _start_daemon(testnet, sbc_config)
     try:
         deadline = time.monotonic() + 20
         while not os.path.exists(sock_path(testnet)):
@@ -352,12 +323,7 @@ def test_restart_daemon_with_bad_config_drops_pid_file(testnet, sbc_config):
             assert c.call("system.restart")["ok"] is True
             with pytest.raises(ctlclient.CtlClosed):
                 c.read_line(timeout=30)
-        deadline = time.monotonic() + 30
-        while _alive(pid):
-            assert time.monotonic() < deadline, "the restarted daemon is still running"
-            time.sleep(0.05)
-        assert not os.path.exists(pid_file)
-        assert not os.path.exists(sock_path(testnet))
+        _wait_gone(testnet, pid, pid_file, 30, "the restarted daemon to end")
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)

@@ -10,27 +10,16 @@ and UDP checksums validated.
 import os
 import stat
 import subprocess
-import time
 
 import pytest
 
-import ctlclient
 import netns
-from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, sipp_scenario
+from ctlclient import ctl, ok
+from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, wait_for
 
 PHONE = PUB_EXTRA[0]             # 203.0.113.11
 SIP_PORT = 5060
 MIB = 1048576
-
-
-def ctl(net, cmd, args=None):
-    return ctlclient.call(os.path.join(net.rundir, "sbcd.sock"), cmd, args)
-
-
-def ok(net, cmd, args=None):
-    resp = ctl(net, cmd, args)
-    assert resp.get("ok") is True, (cmd, args, resp)
-    return resp["result"]
 
 
 def refused(net, cmd, args, words):
@@ -39,16 +28,6 @@ def refused(net, cmd, args, words):
     for w in words:
         assert w in resp.get("error", ""), (cmd, args, resp)
     return resp["error"]
-
-
-def wait_for(pred, timeout=15.0, what=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.1)
 
 
 def default_file(net):
@@ -77,19 +56,6 @@ def frames(path, display_filter=""):
     return out
 
 
-def register_through(net):
-    """One REGISTER from PHONE through sbcd to the core, answered 200."""
-    core = net.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
-                                "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                "-timeout", "20s", "-timeout_error"], name="core-register")
-    reg = net.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
-                           "-key", "domain", SBC_WAN, "-key", "expires", "300", "-m", "1",
-                           "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                           "%s:%d" % (SBC_WAN, SIP_PORT)], timeout=20, name="register")
-    assert reg.rc == 0, reg.describe()
-    assert core.result(timeout=30).rc == 0
-
-
 def options_text(src, sport, dst, n, pad=0, proto="UDP"):
     """An OPTIONS to the SBC itself; pad adds 4000-byte X-Pad lines."""
     return ("OPTIONS sip:%s SIP/2.0\r\n"
@@ -115,7 +81,7 @@ def test_trace_register_both_zones(testnet, sbcd):
     st = ok(testnet, "trace.start")
     assert st["running"] is True and st["file"] == default_file(testnet), st
     assert st["started"] is not None and st["stopped"] is None and st["reason"] is None, st
-    register_through(testnet)
+    testnet.register_through(PHONE, SIP_PORT)
     r = testnet.sip_exchange("pub", "tcp", SBC_WAN, SIP_PORT,
                              [{"send": options_text(PUB, 5060, SBC_WAN, 1, proto="TCP")},
                               {"expect": 1, "timeout": 5}], src=PUB, timeout=20)

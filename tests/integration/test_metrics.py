@@ -7,12 +7,11 @@ and per-class SIP counters that the metrics come from.
 import math
 import os
 import re
-import time
 
 import pytest
 
-import ctlclient
-from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, sipp_scenario
+from ctlclient import ctl, ok
+from netns import PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, wait_for
 
 SIP_PORT = 5060
 PHONE = PUB_EXTRA[0]
@@ -111,16 +110,6 @@ def label_values(fams, name, label):
 
 # ---------------------------------------------------------------------------
 
-def ctl(net, cmd, args=None):
-    return ctlclient.call(os.path.join(net.rundir, "sbcd.sock"), cmd, args)
-
-
-def ok(net, cmd, args=None):
-    resp = ctl(net, cmd, args)
-    assert resp.get("ok") is True, (cmd, args, resp)
-    return resp["result"]
-
-
 def metrics(net):
     r = ok(net, "metrics")
     assert set(r) == {"text"}, r
@@ -134,16 +123,6 @@ def options_text(src, n, ua):
             "Call-ID: metrics-%d-%d@%s\r\nCSeq: 1 OPTIONS\r\nUser-Agent: %s\r\n"
             "Content-Length: 0\r\n\r\n"
             % (SBC_WAN, src, os.getpid(), n, src, n, SBC_WAN, os.getpid(), n, src, ua))
-
-
-def wait_for(pred, timeout=10.0, what=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.1)
 
 
 @pytest.mark.sbc_config(NOBODY)
@@ -219,15 +198,7 @@ def test_metrics_agree_with_stats(testnet, sbcd):
     classes_tx objects show the same figures, with every method and class
     as a key."""
     s0 = ok(testnet, "stats")["sip"]
-    core = testnet.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
-                                    "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                    "-timeout", "20s", "-timeout_error"], name="core-register")
-    reg = testnet.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
-                               "-key", "domain", SBC_WAN, "-key", "expires", "300", "-m", "1",
-                               "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                               "%s:%d" % (SBC_WAN, SIP_PORT)], timeout=20, name="register")
-    assert reg.rc == 0, reg.describe()
-    assert core.result(timeout=30).rc == 0
+    testnet.register_through(PHONE, SIP_PORT)
     s1 = ok(testnet, "stats")["sip"]
     m = metrics(testnet)
     for key, names in (("methods_rx", METHODS), ("methods_tx", METHODS),

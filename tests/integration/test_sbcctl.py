@@ -22,7 +22,8 @@ import time
 import pytest
 
 import netns
-from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, sipp_scenario
+from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, wait_for
+from sipmsg import scanner_probe
 
 SBCCTL = os.path.join(os.environ.get("SBC_BUILD", os.path.join(netns.REPO, "build")), "sbcctl")
 SIP_PORT = 5060
@@ -34,7 +35,6 @@ COMMAND_WORDS = ["status", "stats", "calls", "calls hangup", "registrations", "t
                  "guard unban", "guard top", "guard timeline", "guard allow", "guard allow add",
                  "guard allow remove", "trace start", "trace stop", "trace status", "metrics",
                  "restart", "call", "help"]
-_seq = iter(range(1, 1 << 30))
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHED, EXIT_MALFORMED = 0, 1, 2, 3, 4
 
@@ -64,26 +64,6 @@ def rows(out):
     return [line.split() for line in out.splitlines() if line.strip()]
 
 
-def scanner_probe(net, src):
-    """One OPTIONS with User-Agent friendly-scanner from src to sbcd's public
-    address; a scanner is banned on its first packet, so no answer comes."""
-    n = next(_seq)
-    text = ("OPTIONS sip:%s:%d SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-ctl%d-%d;rport\r\n"
-            "Max-Forwards: 70\r\n"
-            "From: <sip:probe@%s>;tag=ctl%d\r\n"
-            "To: <sip:%s:%d>\r\n"
-            "Call-ID: sbcctl-%d-%d@%s\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "User-Agent: friendly-scanner\r\n"
-            "Content-Length: 0\r\n\r\n"
-            % (SBC_WAN, SIP_PORT, src, os.getpid(), n, src, n, SBC_WAN, SIP_PORT,
-               os.getpid(), n, src))
-    r = net.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
-                         [{"send": text}, {"expect": 1, "timeout": 0.5}], src=src, timeout=10)
-    return [m.split("\r\n", 1)[0] for m in r["messages"]]
-
-
 def wait_ban_json(sock, src, timeout=10.0):
     """guard bans --json once src is listed (bounded wait)."""
     deadline = time.monotonic() + timeout
@@ -94,18 +74,6 @@ def wait_ban_json(sock, src, timeout=10.0):
             return bans
         if time.monotonic() >= deadline:
             pytest.fail("%s not banned within %s s: %s" % (src, timeout, bans), pytrace=False)
-        time.sleep(0.1)
-
-
-def wait_for(pred, timeout=15.0, what=""):
-    """pred() once it is true (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            pytest.fail("timed out waiting for " + what, pytrace=False)
         time.sleep(0.1)
 
 
@@ -214,7 +182,7 @@ def test_guard_scanner(testnet, sbcd):
     the error on stderr; then guard bans says "no bans"."""
     sock = control_socket(testnet)
     src = PUB_EXTRA[0]
-    assert scanner_probe(testnet, src) == []
+    assert scanner_probe(testnet, src, "ctl") == []
     bans = wait_ban_json(sock, src)
     ban = [b for b in bans if b["source"] == src][0]
     assert ban["reason"] == "scanner", ban
@@ -259,14 +227,7 @@ def test_calls_table_and_hangup(testnet, sbcd):
     then "no calls", and a second hangup exits 1 with sbcd's error."""
     sock = control_socket(testnet)
     assert ok(sbcctl(sock, "calls")).strip() == "no calls"
-    callee = testnet.sipp_bg("priv", ["-sf", sipp_scenario("invite_uas.xml"), "-m", "1",
-                                      "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                      "-timeout", "30s", "-timeout_error"], name="callee")
-    caller = testnet.sipp_bg("pub", ["-sf", sipp_scenario("hangup_uac.xml"), "-s", "alice",
-                                     "-key", "dest", "%s:%d" % (SBC_WAN, SIP_PORT),
-                                     "-m", "1", "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                                     "-mi", PHONE, "-timeout", "30s", "-timeout_error",
-                                     "%s:%d" % (SBC_WAN, SIP_PORT)], name="caller")
+    caller, callee = testnet.held_call(PHONE, SIP_PORT)
 
     def answered():
         calls = json.loads(ok(sbcctl(sock, "--json", "calls")))["calls"]
@@ -302,15 +263,7 @@ def test_registrations_table(testnet, sbcd):
     its AOR, its address as contact, no NAT, and time left at phone and core."""
     sock = control_socket(testnet)
     assert ok(sbcctl(sock, "registrations")).strip() == "no registrations"
-    core = testnet.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
-                                    "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                    "-timeout", "20s", "-timeout_error"], name="core-register")
-    reg = testnet.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
-                               "-key", "domain", SBC_WAN, "-key", "expires", "300", "-m", "1",
-                               "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                               "%s:%d" % (SBC_WAN, SIP_PORT)], timeout=20, name="register")
-    assert reg.rc == 0, reg.describe()
-    assert core.result(timeout=30).rc == 0
+    testnet.register_through(PHONE, SIP_PORT)
 
     out = ok(sbcctl(sock, "registrations"))
     t = table(out)

@@ -51,8 +51,9 @@ import pytest
 import browser
 import ctlclient
 import netns
+import sipmsg
 from conftest_netns import _require_netns, sbcd_problems
-from netns import PBX, PUB_EXTRA, SBC_LAN, SBC_WAN, sipp_scenario
+from netns import PUB_EXTRA, SBC_LAN, SBC_WAN, sipp_scenario
 
 try:
     import webd
@@ -82,7 +83,6 @@ RATE_INVITE, RATE_INVITE_NEW = 20, 27
 CONFIG = {"guard": {"allow": None, "rate_invite": RATE_INVITE}}
 
 API_REFUSALS = re.compile(r"status of (400|401|403|409|429)\b")
-_seq = iter(range(1, 1 << 30))
 _shots = iter(range(1, 100))
 
 
@@ -182,17 +182,9 @@ def card(e, sel, timeout=10.0):
     return number(e.b.wait_text(sel, r"^\s*-?[\d,]+\s*$", timeout=timeout))
 
 
-def wait_until(pred, timeout=15.0, what="", interval=0.2):
-    """pred()'s value once it is truthy (bounded); fails with what and the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            pytest.fail("timed out after %s s waiting for %s (last: %r)" % (timeout, what, v),
-                        pytrace=False)
-        time.sleep(interval)
+def wait_until(pred, timeout, what):
+    """pred()'s value once it is truthy (netns.wait_for, polled every 0.2 s)."""
+    return netns.wait_for(pred, timeout, what, interval=0.2)
 
 
 def visible(e, sel):
@@ -246,20 +238,7 @@ def wait_banned(e, src, timeout=10.0):
 
 def scanner_probe(e, src):
     """One OPTIONS with User-Agent friendly-scanner from src: banned at once."""
-    n = next(_seq)
-    text = ("OPTIONS sip:%s:%d SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-webui%d-%d;rport\r\n"
-            "Max-Forwards: 70\r\n"
-            "From: <sip:probe@%s>;tag=webui%d\r\n"
-            "To: <sip:%s:%d>\r\n"
-            "Call-ID: webui-%d-%d@%s\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "User-Agent: friendly-scanner\r\n"
-            "Content-Length: 0\r\n\r\n"
-            % (SBC_WAN, SIP_PORT, src, os.getpid(), n, src, n, SBC_WAN, SIP_PORT,
-               os.getpid(), n, src))
-    e.net.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
-                       [{"send": text}, {"expect": 1, "timeout": 0.5}], src=src, timeout=10)
+    sipmsg.scanner_probe(e.net, src, "webui")
     return wait_banned(e, src)
 
 
@@ -343,15 +322,7 @@ def test_02_dashboard_fills(env):
     assert e.b.wait_text("#link-private", r"^\s*up\s*$").strip() == "up"
     e.shot("dashboard-idle")
 
-    core = e.net.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
-                                  "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                  "-timeout", "20s", "-timeout_error"], name="core-register")
-    reg = e.net.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
-                             "-key", "domain", SBC_WAN, "-key", "expires", "600", "-m", "1",
-                             "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                             "%s:%d" % (SBC_WAN, SIP_PORT)], timeout=20, name="register")
-    assert reg.rc == 0, reg.describe()
-    assert core.result(timeout=30).rc == 0
+    e.net.register_through(PHONE, SIP_PORT, expires=600)
     assert e.ctl("registrations")["total"] == 1
     # the page reads the registrations on every 5th poll (2 s apart)
     e.b.wait_text("#stat-registrations", r"^\s*1\s*$", timeout=30)

@@ -12,13 +12,13 @@ import re
 import socket
 import stat
 import threading
-import time
 
 import pytest
 
 import netns
 import webd
-from netns import PBX, PRIV2, PUB_EXTRA, SBC_LAN, SBC_WAN
+from netns import PBX, PRIV2, PUB_EXTRA, SBC_LAN, SBC_WAN, wait_for
+from sipmsg import scanner_probe
 
 PASSWORD = "correct horse battery staple"
 NOBODY = {"guard": {"allow": None}}
@@ -33,17 +33,6 @@ def state_dir(net):
 def read(path, mode="r"):
     with open(path, mode) as f:
         return f.read()
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            pytest.fail("no %s within %s s" % (what, timeout), pytrace=False)
-        time.sleep(0.1)
 
 
 def cookie_attrs(set_cookie):
@@ -233,22 +222,6 @@ def test_login_rate_limit(testnet, web, admin):
     assert "wrong password" not in log and PASSWORD not in log
 
 
-def scanner_probe(net, src):
-    """An OPTIONS with User-Agent friendly-scanner: bans src at once."""
-    text = ("OPTIONS sip:%s:5060 SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-webd%d;rport\r\n"
-            "Max-Forwards: 70\r\n"
-            "From: <sip:probe@%s>;tag=webd\r\n"
-            "To: <sip:%s:5060>\r\n"
-            "Call-ID: webd-%d@%s\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "User-Agent: friendly-scanner\r\n"
-            "Content-Length: 0\r\n\r\n"
-            % (SBC_WAN, src, os.getpid(), src, SBC_WAN, os.getpid(), src))
-    net.sip_exchange("pub", "udp", SBC_WAN, 5060, [{"send": text}, {"expect": 1, "timeout": 0.5}],
-                     src=src, timeout=10)
-
-
 @pytest.mark.sbc_config(NOBODY)
 def test_changes_need_csrf(testnet, web, admin):
     """A change (guard.unban of a banned source) without X-CSRF-Token, or
@@ -257,7 +230,7 @@ def test_changes_need_csrf(testnet, web, admin):
     command by GET and a read command by POST are 405, an unknown command
     404; logout ends the session."""
     src = PUB_EXTRA[0]
-    scanner_probe(testnet, src)
+    scanner_probe(testnet, src, "webd")
     wait_for(lambda: any(b["source"] == src for b in admin.sbcd("guard.bans").json()["result"]),
              10, "ban of %s" % src)
     r = admin.post("/api/sbcd/guard.unban", {"source": src}, csrf=False)

@@ -102,17 +102,9 @@ class Webd:
         """The serving child's pid (the process whose parent is sbc-webd)."""
         deadline = time.monotonic() + timeout
         while True:
-            for d in os.listdir("/proc"):
-                if not d.isdigit():
-                    continue
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                fields = stat.rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.pid:
-                    return int(d)
+            kids = netns.proc_children().get(self.pid)
+            if kids:
+                return kids[0]
             if time.monotonic() >= deadline:
                 raise netns.NetError("sbc-webd (pid %d) has no child" % self.pid)
             time.sleep(0.05)
