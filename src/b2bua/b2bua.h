@@ -3,6 +3,7 @@
 #define SBC_B2BUA_H
 
 #include "config/config.h"
+#include "media/media.h"
 #include "sip/sip.h"
 #include "txn/txn.h"
 
@@ -91,6 +92,16 @@ struct b2bua_trunk_info {
 };
 
 size_t b2bua_calls(const struct b2bua *b, struct b2bua_call_info *out, size_t max);
+/* The call with this id (as one entry of b2bua_calls). ENOENT: no such call. */
+int b2bua_call(const struct b2bua *b, uint64_t id, struct b2bua_call_info *out);
+/* One relayed media stream of a call: its m= line index and counters. */
+struct b2bua_stream_info {
+	unsigned index;
+	struct media_stream_stats st;
+};
+/* Call id's open media streams into out (at most max; MEDIA_MAX_STREAMS is enough), count in *n. ENOENT: no such call. */
+int b2bua_call_streams(const struct b2bua *b, uint64_t id, struct b2bua_stream_info *out,
+		       size_t max, size_t *n);
 /* End call id with BYEs on the legs that have a dialog (cause "operator"). ENOENT: no such call. */
 int b2bua_call_hangup(struct b2bua *b, uint64_t id);
 size_t b2bua_registrations(const struct b2bua *b, struct b2bua_reg_info *out, size_t max);

@@ -42,6 +42,20 @@ static uint64_t call_hash_key(uint64_t id)
 	return id * 0x9e3779b97f4a7c15ULL;
 }
 
+/* The live call with this id, or NULL. */
+static struct call *call_by_id(const struct b2bua *b, uint64_t id)
+{
+	uint32_t h = (uint32_t)call_hash_key(id);
+
+	for (struct hnode *n = htable_first(&b->calls, h); n; n = hnode_next_same(n, h)) {
+		struct call *c = container_of(n, struct call, hn);
+
+		if (c->id == id)
+			return c;
+	}
+	return NULL;
+}
+
 static int rand_hex(char *buf, size_t size, size_t bytes)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -1220,7 +1234,6 @@ int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *
 {
 	const struct sip_uri *u;
 	struct b2bua_token t;
-	uint32_t h;
 
 	if (sip_msg_ruri(msg, &u) || !u->is_sip || !u->user.l ||
 	    !sip_transp_uri_is_local(b->bc.transp, msg->src.zone, u))
@@ -1229,17 +1242,9 @@ int call_find(struct b2bua *b, struct sip_msg *msg, struct call **cp, unsigned *
 		return u->user.l >= TOKEN_TEXT_LEN ? EACCES : call_find_dialog(b, msg, cp, leg);
 	if (t.kind != TOKEN_KIND_DIALOG || t.leg > 1 || t.zone != msg->src.zone)
 		return EACCES;
-	h = (uint32_t)call_hash_key(t.id);
-	for (struct hnode *n = htable_first(&b->calls, h); n; n = hnode_next_same(n, h)) {
-		struct call *c = container_of(n, struct call, hn);
-
-		if (c->id == t.id) {
-			*cp = c;
-			*leg = t.leg;
-			return 0;
-		}
-	}
-	return EACCES;
+	*cp = call_by_id(b, t.id);
+	*leg = t.leg;
+	return *cp ? 0 : EACCES;
 }
 
 /* Does the request belong to the leg's dialog (Call-ID, and tags once known)? */
@@ -1649,46 +1654,64 @@ static void addr_user(const char *v, char *buf, size_t size)
 	buf[at - p] = '\0';
 }
 
+static void call_info_fill(const struct b2bua *b, const struct call *c, struct b2bua_call_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = c->id;
+	o->state = call_state_name(c->state);
+	o->start_ms = c->start_ms;
+	o->answer_ms = c->answer_ms;
+	o->peer[0] = c->leg[LEG_A].peer;
+	o->peer[1] = c->leg[LEG_B].peer;
+	addr_user(leg_s(&c->leg[LEG_A], LS_RURI), o->caller, sizeof(o->caller));
+	addr_user(leg_s(&c->leg[LEG_A], LS_LURI), o->callee, sizeof(o->callee));
+	if (c->trunk != TRUNK_NONE && c->trunk < b->ntrunk_calls)
+		snprintf(o->trunk, sizeof(o->trunk), "%s", b->trunk_calls[c->trunk].name);
+	o->media = c->ms != NULL;
+}
+
 size_t b2bua_calls(const struct b2bua *b, struct b2bua_call_info *out, size_t max)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; b->calls.bucket && i <= b->calls.mask; i++) {
 		for (struct hnode *h = b->calls.bucket[i]; h; h = h->next, n++) {
-			const struct call *c = container_of(h, struct call, hn);
-			struct b2bua_call_info *o;
-
-			if (n >= max)
-				continue;
-			o = &out[n];
-			memset(o, 0, sizeof(*o));
-			o->id = c->id;
-			o->state = call_state_name(c->state);
-			o->start_ms = c->start_ms;
-			o->answer_ms = c->answer_ms;
-			o->peer[0] = c->leg[LEG_A].peer;
-			o->peer[1] = c->leg[LEG_B].peer;
-			addr_user(leg_s(&c->leg[LEG_A], LS_RURI), o->caller, sizeof(o->caller));
-			addr_user(leg_s(&c->leg[LEG_A], LS_LURI), o->callee, sizeof(o->callee));
-			if (c->trunk != TRUNK_NONE && c->trunk < b->ntrunk_calls)
-				snprintf(o->trunk, sizeof(o->trunk), "%s", b->trunk_calls[c->trunk].name);
-			o->media = c->ms != NULL;
+			if (n < max)
+				call_info_fill(b, container_of(h, struct call, hn), &out[n]);
 		}
 	}
 	return n;
 }
 
+int b2bua_call(const struct b2bua *b, uint64_t id, struct b2bua_call_info *out)
+{
+	const struct call *c = call_by_id(b, id);
+
+	if (!c)
+		return ENOENT;
+	call_info_fill(b, c, out);
+	return 0;
+}
+
+int b2bua_call_streams(const struct b2bua *b, uint64_t id, struct b2bua_stream_info *out,
+		       size_t max, size_t *n)
+{
+	const struct call *c = call_by_id(b, id);
+
+	if (!c || c->state == CALL_ENDED)
+		return ENOENT;
+	*n = 0;
+	for (unsigned i = 0; c->ms && i < MEDIA_MAX_STREAMS && *n < max; i++) {
+		if (media_stream_stats(c->ms, i, &out[*n].st) == 0)
+			out[(*n)++].index = i;
+	}
+	return 0;
+}
+
 int b2bua_call_hangup(struct b2bua *b, uint64_t id)
 {
-	uint32_t hv = (uint32_t)call_hash_key(id);
-	struct call *c = NULL;
+	struct call *c = call_by_id(b, id);
 
-	for (struct hnode *n = htable_first(&b->calls, hv); n; n = hnode_next_same(n, hv)) {
-		if (container_of(n, struct call, hn)->id == id) {
-			c = container_of(n, struct call, hn);
-			break;
-		}
-	}
 	if (!c || c->state == CALL_ENDED)
 		return ENOENT;
 	b->now = time_mono_ms();

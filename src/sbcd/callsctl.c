@@ -36,6 +36,16 @@ static json_t *peer_json(const struct sip_peer *p)
 			 "transport", tp);
 }
 
+/* {"address": IP, "port": N} */
+static json_t *sa_json(const struct sockaddr_storage *sa)
+{
+	char ip[NET_ADDRSTRLEN];
+
+	if (net_sa_ip_str(sa, ip, sizeof(ip)))
+		snprintf(ip, sizeof(ip), "?");
+	return json_pack("{s:s, s:i}", "address", ip, "port", (int)net_sa_port(sa));
+}
+
 /* Seconds from now to the loop time t (negative: past); null when t is 0. */
 static json_t *secs_left(uint64_t t, uint64_t now)
 {
@@ -169,12 +179,11 @@ static int cmd_trunks(const json_t *args, json_t **result, char *err, size_t err
 	return snapshot(arg, &trunks_kind, args, result, err, errlen);
 }
 
-static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+/* args {"id": N}: the call id, or EINVAL with a message. */
+static int id_arg(const json_t *args, uint64_t *id, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "id", NULL };
-	struct sbcd *s = arg;
 	const json_t *jid = json_object_get(args, "id");
-	uint64_t id;
 	int e = ctl_args_only(args, keys, err, errlen);
 
 	if (e)
@@ -187,11 +196,70 @@ static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t err
 		snprintf(err, errlen, "\"id\" must be a non-negative integer");
 		return EINVAL;
 	}
-	id = (uint64_t)json_integer_value(jid);
-	if (b2bua_call_hangup(s->b2bua, id)) {
-		snprintf(err, errlen, "no call %llu", (unsigned long long)id);
-		return ENOENT;
+	*id = (uint64_t)json_integer_value(jid);
+	return 0;
+}
+
+static int no_call(uint64_t id, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "no call %llu", (unsigned long long)id);
+	return ENOENT;
+}
+
+/* One zone's side of a stream: what was received there and what became of it. */
+static json_t *stream_side_json(const struct media_stream_stats *st, unsigned z)
+{
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:f, s:o}",
+		"port", (int)st->port[z], "packets", (json_int_t)st->packets[z],
+		"bytes", (json_int_t)st->bytes[z], "rtcp_packets", (json_int_t)st->rtcp_packets[z],
+		"relayed", (json_int_t)st->relayed[z],
+		"dropped", "source", (json_int_t)st->dropped_source[z],
+		"policing", (json_int_t)st->dropped_policing[z],
+		"no_dest", (json_int_t)st->dropped_no_dest[z],
+		"lost", (json_int_t)st->lost[z], "jitter_ms", st->jitter_ms[z],
+		"latched", st->latched[z] ? sa_json(&st->latched_addr[z]) : json_null());
+}
+
+/* calls.get {"id"}: one call as in "calls", with its media streams' counters. */
+static int cmd_get(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct b2bua_stream_info v[MEDIA_MAX_STREAMS];
+	struct sbcd *s = arg;
+	struct b2bua_call_info c;
+	json_t *streams;
+	uint64_t id;
+	size_t n;
+	int e = id_arg(args, &id, err, errlen);
+
+	if (e)
+		return e;
+	if (b2bua_call(s->b2bua, id, &c) || b2bua_call_streams(s->b2bua, id, v, ARRAY_SIZE(v), &n))
+		return no_call(id, err, errlen);
+	*result = call_json(&c, time_mono_ms());
+	streams = json_array();
+	if (!*result || !streams) {
+		json_decref(*result);
+		json_decref(streams);
+		return ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(streams, json_pack("{s:i, s:o, s:o}", "index", (int)v[i].index,
+			"public", stream_side_json(&v[i].st, ZONE_PUBLIC),
+			"private", stream_side_json(&v[i].st, ZONE_PRIVATE)));
+	json_object_set_new(*result, "streams", streams);
+	return 0;
+}
+
+static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
+{
+	struct sbcd *s = arg;
+	uint64_t id;
+	int e = id_arg(args, &id, err, errlen);
+
+	if (e)
+		return e;
+	if (b2bua_call_hangup(s->b2bua, id))
+		return no_call(id, err, errlen);
 	if (s->ev_txn)   /* the BYEs' retransmissions: let the SIP timer see them now */
 		event_active(s->ev_txn, EV_TIMEOUT, 0);
 	*result = json_pack("{s:I}", "hungup", (json_int_t)id);
@@ -200,6 +268,7 @@ static int cmd_hangup(const json_t *args, json_t **result, char *err, size_t err
 
 static const struct ctl_cmd_def cmds[] = {
 	{ "calls", cmd_calls },
+	{ "calls.get", cmd_get },
 	{ "calls.hangup", cmd_hangup },
 	{ "registrations", cmd_registrations },
 	{ "trunks", cmd_trunks },

@@ -186,6 +186,7 @@ static const struct {
 	{ "guard.timeline", WEBD_CMD_READ },
 	{ "guard.allow", WEBD_CMD_READ },
 	{ "calls", WEBD_CMD_READ },
+	{ "calls.get", WEBD_CMD_READ },
 	{ "registrations", WEBD_CMD_READ },
 	{ "trunks", WEBD_CMD_READ },
 	{ "config.get", WEBD_CMD_READ },

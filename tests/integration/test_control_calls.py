@@ -6,12 +6,10 @@ at 10.20.0.10 in priv); both sides wait for a BYE, which only the
 operator's calls.hangup sends. A phone registers through sbcd with a core
 that answers every REGISTER 200 (access_core_uas.xml).
 """
-import os
-import time
-
 import pytest
 
-from netns import PBX, PUB, PUB_EXTRA, SBC_WAN, sipp_scenario
+from ctlclient import ctl, ok
+from netns import PBX, PUB, PUB_EXTRA, PYTHON, SBC_WAN, wait_for
 
 PHONE = PUB_EXTRA[0]             # 203.0.113.11
 SIP_PORT = 5060
@@ -23,40 +21,12 @@ CONFIG = {
 pytestmark = pytest.mark.sbc_config(CONFIG)
 
 
-def ctl(net, cmd, args=None):
-    import ctlclient
-    return ctlclient.call(os.path.join(net.rundir, "sbcd.sock"), cmd, args)
-
-
-def ok(net, cmd, args=None):
-    resp = ctl(net, cmd, args)
-    assert resp.get("ok") is True, (cmd, args, resp)
-    return resp["result"]
-
-
-def wait_for(pred, timeout=10.0, what=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.1)
-
-
 def test_calls_listed_and_hung_up(testnet, sbcd):
     """An answered call shows in calls (public leg from the phone, private
     leg to the core); calls.hangup sends BYE on both legs, which both sipps
     expect; then calls is empty and calls_active is 0."""
     assert ok(testnet, "calls") == {"calls": [], "total": 0, "truncated": False}
-    callee = testnet.sipp_bg("priv", ["-sf", sipp_scenario("invite_uas.xml"), "-m", "1",
-                                      "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                      "-timeout", "30s", "-timeout_error"], name="callee")
-    caller = testnet.sipp_bg("pub", ["-sf", sipp_scenario("hangup_uac.xml"), "-s", "alice",
-                                     "-key", "dest", "%s:%d" % (SBC_WAN, SIP_PORT),
-                                     "-m", "1", "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                                     "-mi", PHONE, "-timeout", "30s", "-timeout_error",
-                                     "%s:%d" % (SBC_WAN, SIP_PORT)], name="caller")
+    caller, callee = testnet.held_call(PHONE, SIP_PORT)
 
     def confirmed():
         r = ok(testnet, "calls")
@@ -74,6 +44,7 @@ def test_calls_listed_and_hung_up(testnet, sbcd):
     assert c["trunk"] == "" and c["media"] is True
     assert c["duration"] >= 0 and c["answered"] is not None
     assert ok(testnet, "stats")["b2bua"]["calls_active"] == 1
+    check_call_details(testnet, c)
 
     assert ok(testnet, "calls.hangup", {"id": c["id"]}) == {"hungup": c["id"]}
     res = caller.result(timeout=40)
@@ -86,6 +57,51 @@ def test_calls_listed_and_hung_up(testnet, sbcd):
     assert again.get("ok") is False and "no call %d" % c["id"] in again.get("error", ""), again
 
 
+RTP_SEND = """
+import socket, sys
+src, sport, dst, dport, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, sport))
+for i in range(n):   # RTP v2, PCMU, 20 ms of payload
+    hdr = bytes([0x80, 0]) + (1000 + i).to_bytes(2, "big") + (160 * i).to_bytes(4, "big") + b"\\x12\\x34\\x56\\x78"
+    s.sendto(hdr + b"\\xff" * 160, (dst, dport))
+"""
+
+
+def send_rtp(net, src, sport, port, n):
+    r = net.run("pub", [PYTHON, "-c", RTP_SEND, src, str(sport), SBC_WAN, str(port), str(n)],
+                timeout=10)
+    assert r.returncode == 0, r
+
+
+def check_call_details(net, c):
+    """calls.get: the entry of calls plus its one audio stream; RTP from the
+    phone's address is counted and latched on the public port, RTP from
+    another address is dropped as a wrong source."""
+    d = ok(net, "calls.get", {"id": c["id"]})
+    assert {k: v for k, v in d.items() if k not in ("streams", "duration", "answered")} == \
+        {k: v for k, v in c.items() if k not in ("duration", "answered")}, (d, c)
+    assert len(d["streams"]) == 1 and d["streams"][0]["index"] == 0, d
+    pub, priv = d["streams"][0]["public"], d["streams"][0]["private"]
+    assert 20000 <= pub["port"] <= 29999 and 30000 <= priv["port"] <= 39999, d
+    assert pub["packets"] == 0 and pub["latched"] is None, pub
+
+    send_rtp(net, PHONE, 40000, pub["port"], 5)
+    pub = wait_for(lambda: (lambda p: p if p["packets"] == 5 else None)(
+        ok(net, "calls.get", {"id": c["id"]})["streams"][0]["public"]), 10, "5 RTP packets counted")
+    assert pub["bytes"] == 5 * 172 and pub["rtcp_packets"] == 0, pub
+    assert pub["latched"] == {"address": PHONE, "port": 40000}, pub
+    assert pub["relayed"] + pub["dropped"]["no_dest"] == 5 and pub["dropped"]["source"] == 0, pub
+    assert pub["lost"] == 0, pub
+
+    send_rtp(net, PUB_EXTRA[1], 40002, pub["port"], 3)    # injection from another address
+    pub = wait_for(lambda: (lambda p: p if p["packets"] == 8 else None)(
+        ok(net, "calls.get", {"id": c["id"]})["streams"][0]["public"]), 10, "8 packets counted")
+    assert pub["dropped"]["source"] == 3 and pub["latched"]["address"] == PHONE, pub
+    r = ctl(net, "calls.get", {"id": c["id"] + 1000})
+    assert r.get("ok") is False and "no call" in r.get("error", ""), r
+
+
 def test_hangup_and_listing_arguments(testnet, sbcd):
     """Unknown ids, missing or malformed ids and unknown arguments are refused."""
     r = ctl(testnet, "calls.hangup", {"id": 999999})
@@ -96,6 +112,9 @@ def test_hangup_and_listing_arguments(testnet, sbcd):
     assert r.get("ok") is False and "id" in r.get("error", ""), r
     r = ctl(testnet, "calls.hangup", {"id": 1, "force": True})
     assert r.get("ok") is False and "force" in r.get("error", ""), r
+    for bad in ({}, {"id": "7"}, {"id": -1}, {"id": 1, "x": 1}):
+        r = ctl(testnet, "calls.get", bad)
+        assert r.get("ok") is False, (bad, r)
     for cmd in ("calls", "registrations", "trunks"):
         r = ctl(testnet, cmd, {"x": 1})
         assert r.get("ok") is False and "\"x\"" in r.get("error", ""), (cmd, r)
@@ -116,15 +135,7 @@ def test_registrations(testnet, sbcd):
     """A phone registered through sbcd (the core answers 200) is listed with
     its AOR, its address as the contact, and time left on both sides."""
     assert ok(testnet, "registrations")["registrations"] == []
-    core = testnet.sipp_bg("priv", ["-sf", sipp_scenario("access_core_uas.xml"), "-m", "1",
-                                    "-t", "u1", "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
-                                    "-timeout", "20s", "-timeout_error"], name="core-register")
-    reg = testnet.sipp("pub", ["-sf", sipp_scenario("access_register_uac.xml"), "-s", "alice",
-                               "-key", "domain", SBC_WAN, "-key", "expires", "300", "-m", "1",
-                               "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT),
-                               "%s:%d" % (SBC_WAN, SIP_PORT)], timeout=20, name="register")
-    assert reg.rc == 0, reg.describe()
-    assert core.result(timeout=30).rc == 0
+    testnet.register_through(PHONE, SIP_PORT)
     r = ok(testnet, "registrations")
     assert r["total"] == 1 and r["truncated"] is False, r
     b = r["registrations"][0]
