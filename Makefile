@@ -147,13 +147,14 @@ test: deps
 
 # Each benchmark prints its figures; none of them asserts. The network ones
 # build their own namespaces (root) and take a few minutes each.
-BENCHES   ?= sip guard options calls rtp reg flood
+BENCHES   ?= sip guard frame options calls rtp reg flood
 
 bench: all
 	@for b in $(BENCHES); do \
 		case $$b in \
 		sip) $(BUILD)/tools/bench-sip || exit 1 ;; \
 		guard) $(BUILD)/tools/bench-guard || exit 1 ;; \
+		frame) $(BUILD)/tools/bench-frame || exit 1 ;; \
 		*) SBC_BUILD=$(abspath $(BUILD)) tools/bench-$$b || exit 1 ;; \
 		esac; \
 	done
