@@ -14,7 +14,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 SAN          ?=
 
-PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap
+PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap lwip
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/iniparser
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liniparser -pthread
 
