@@ -1,7 +1,7 @@
 // system.js: the SIP trace page and the system page (status, restart, password).
 
 import * as api from './api.js';
-import { $, el, fmtNum, fmtBytes, fmtDuration, relTime, say, setStat, confirmDialog, act } from './util.js';
+import { $, fact, fmtNum, fmtBytes, fmtDuration, relTime, say, setStat, confirmDialog, act } from './util.js';
 import { keyedTable } from './table.js';
 
 const MB = 1024 * 1024;
@@ -9,11 +9,6 @@ let zones;
 let pollNow = () => {};
 let fileKnown = false;    // a trace ran since sbcd started: its pcap file exists
 let restarting = false;
-
-function fact(dl, label, value) {
-	const v = typeof value === 'object' && value !== null ? value : { text: String(value ?? '–'), title: '' };
-	dl.append(el('dt', { text: label }), el('dd', { title: v.title || null, text: v.text }));
-}
 
 function showTrace(st) {
 	const dl = $('#trace-status');

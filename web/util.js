@@ -23,6 +23,12 @@ export function el(tag, attrs = {}, ...children) {
 	return e;
 }
 
+// Append "label: value" to a <dl class="facts">: value a string or {text, title}.
+export function fact(dl, label, value) {
+	const v = typeof value === 'object' && value !== null ? value : { text: String(value ?? '–'), title: '' };
+	dl.append(el('dt', { text: label }), el('dd', { title: v.title || null, text: v.text }));
+}
+
 const numFmt = new Intl.NumberFormat('en-US');
 
 // 1234567 -> "1,234,567"; null or undefined -> "–".
@@ -96,7 +102,7 @@ export function relTime(unix) {
 	return { text: t, title: fmtAbs(unix) };
 }
 
-// Show text in a message element: kind 'ok' or 'error'; '' clears it.
+// Show text in a message element: kind 'ok', 'error' or 'info' (neither); '' clears it.
 export function say(node, text, kind = 'ok') {
 	node.textContent = text;
 	node.classList.toggle('error', kind === 'error');

@@ -472,16 +472,88 @@ static const struct column calls_cols[] = {
 	{ "PRIVATE-PEER", "private", cell_leg },
 };
 
-static int parse_hangup(struct run *r)
+/* ID (calls hangup, calls show): a number, into {"id": ID}. */
+static int parse_call_id(struct run *r)
 {
 	json_int_t id;
 
 	if (!args_between(r, 1, 1))
 		return wrong_args(r);
 	if (!parse_count(r->argv[0], &id))
-		return usage_error("calls hangup: \"%s\" is not a call id (a number from \"calls\")",
-				   r->argv[0]);
+		return usage_error("%s: \"%s\" is not a call id (a number from \"calls\")",
+				   r->c->words, r->argv[0]);
 	return arg_put(r, "id", json_integer(id));
+}
+
+/* What a zone's side of a stream counts: the columns after STREAM and ZONE. */
+static const struct column stream_cols[] = {
+	{ "PORT", "port", cell_int },
+	{ "PACKETS", "packets", cell_int },
+	{ "BYTES", "bytes", cell_int },
+	{ "RTCP", "rtcp_packets", cell_int },
+	{ "RELAYED", "relayed", cell_int },
+	{ "DROP-SOURCE", "dropped.source", cell_int },
+	{ "DROP-POLICING", "dropped.policing", cell_int },
+	{ "DROP-NODEST", "dropped.no_dest", cell_int },
+	{ "LOST", "lost", cell_int },
+	{ "JITTER-MS", "jitter_ms", cell_num },
+	{ "LATCHED", "latched", cell_peer },
+};
+
+#define STREAM_LEAD  2   /* STREAM, ZONE */
+
+/* One row per stream and zone (public, then private) into t. ENOMEM. */
+static int stream_rows(struct table *t, const json_t *streams)
+{
+	static const char *const zones[] = { "public", "private" };
+	char index[TABLE_CELL_MAX];
+	const json_t *st;
+	size_t i, z;
+	int err = 0;
+
+	json_array_foreach(streams, i, st) {
+		cell_int(index, sizeof(index), st, "index");
+		for (z = 0; z < ARRAY_SIZE(zones) && !err; z++)
+			err = table_add_obj(t, (const char *const[]){ index, zones[z] }, STREAM_LEAD,
+					    json_object_get(st, zones[z]), stream_cols,
+					    ARRAY_SIZE(stream_cols));
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/* calls show: the call's fields, then its streams' counters per zone. */
+static int print_call(const json_t *res, const struct run *r)
+{
+	static const struct column fields[] = {
+		{ "id", "id", cell_int },
+		{ "state", "state", cell_str },
+		{ "duration", "duration", cell_secs },
+		{ "answered", "answered", cell_secs },
+		{ "caller", "caller", cell_str },
+		{ "callee", "callee", cell_str },
+		{ "trunk", "trunk", cell_str },
+		{ "public-peer", "public", cell_leg },
+		{ "private-peer", "private", cell_leg },
+	};
+	const char *head[STREAM_LEAD + ARRAY_SIZE(stream_cols)] = { "STREAM", "ZONE" };
+	const json_t *streams = json_object_get(res, "streams");
+	struct table *t;
+	size_t c;
+	int rc;
+
+	if (json_is_object(res) && !json_is_array(streams))
+		return malformed(r, "no \"streams\" list");
+	rc = print_head(res, r, fields, ARRAY_SIZE(fields));
+	if (rc)
+		return rc;
+	for (c = 0; c < ARRAY_SIZE(stream_cols); c++)
+		head[STREAM_LEAD + c] = stream_cols[c].head;
+	rc = table_alloc(&t, ARRAY_SIZE(head), head);
+	if (rc)
+		return table_rc(rc);
+	return table_end(t, stream_rows(t, streams), "no media streams");
 }
 
 static const struct column registrations_cols[] = {
@@ -928,8 +1000,11 @@ const struct command sbcctl_commands[] = {
 	{ .words = "calls", .name = "calls", .print = print_listing,
 	  .list = LISTING("calls", calls_cols, "no calls"),
 	  .help = "the calls up now" },
+	{ .words = "calls show", .name = "calls.get", .synopsis = "ID",
+	  .parse = parse_call_id, .print = print_call,
+	  .help = "call ID: its fields, and per media stream and zone\nthe relay port's counters" },
 	{ .words = "calls hangup", .name = "calls.hangup", .synopsis = "ID",
-	  .parse = parse_hangup, .print = print_done, .done = { "hung up call", "hungup" },
+	  .parse = parse_call_id, .print = print_done, .done = { "hung up call", "hungup" },
 	  .help = "end call ID (BYE, or CANCEL before the answer)" },
 	{ .words = "registrations", .name = "registrations", .print = print_listing,
 	  .list = LISTING("registrations", registrations_cols, "no registrations"),

@@ -148,9 +148,31 @@ static void cell_none(char *out, size_t n)
 	snprintf(out, n, "-");
 }
 
+/*
+ * The field key of obj; a key with dots names a nested field
+ * ("dropped.source" is obj.dropped.source). NULL when any part is missing.
+ */
+static const json_t *field_get(const json_t *obj, const char *key)
+{
+	const char *dot;
+
+	while ((dot = strchr(key, '.')) != NULL) {
+		char part[TABLE_CELL_MAX];
+		size_t len = (size_t)(dot - key);
+
+		if (len >= sizeof(part))
+			return NULL;
+		memcpy(part, key, len);
+		part[len] = '\0';
+		obj = json_object_get(obj, part);
+		key = dot + 1;
+	}
+	return json_object_get(obj, key);
+}
+
 void cell_str(char *out, size_t n, const json_t *obj, const char *key)
 {
-	const json_t *v = json_object_get(obj, key);
+	const json_t *v = field_get(obj, key);
 
 	if (json_is_string(v) && json_string_length(v))
 		snprintf(out, n, "%s", json_string_value(v));
@@ -160,7 +182,7 @@ void cell_str(char *out, size_t n, const json_t *obj, const char *key)
 
 void cell_int(char *out, size_t n, const json_t *obj, const char *key)
 {
-	const json_t *v = json_object_get(obj, key);
+	const json_t *v = field_get(obj, key);
 
 	if (json_is_integer(v))
 		snprintf(out, n, "%lld", (long long)json_integer_value(v));
@@ -168,9 +190,20 @@ void cell_int(char *out, size_t n, const json_t *obj, const char *key)
 		cell_none(out, n);
 }
 
+/* A number: an integer as it is, a real with two decimals ("0.40"). */
+void cell_num(char *out, size_t n, const json_t *obj, const char *key)
+{
+	const json_t *v = field_get(obj, key);
+
+	if (json_is_real(v))
+		snprintf(out, n, "%.2f", json_real_value(v));
+	else
+		cell_int(out, n, obj, key);
+}
+
 void cell_yesno(char *out, size_t n, const json_t *obj, const char *key)
 {
-	const json_t *v = json_object_get(obj, key);
+	const json_t *v = field_get(obj, key);
 
 	if (json_is_boolean(v))
 		snprintf(out, n, "%s", json_is_true(v) ? "yes" : "no");
@@ -181,7 +214,7 @@ void cell_yesno(char *out, size_t n, const json_t *obj, const char *key)
 /* A number of seconds: "42s". */
 void cell_secs(char *out, size_t n, const json_t *obj, const char *key)
 {
-	const json_t *v = json_object_get(obj, key);
+	const json_t *v = field_get(obj, key);
 
 	if (json_is_integer(v))
 		snprintf(out, n, "%llds", (long long)json_integer_value(v));
@@ -192,7 +225,7 @@ void cell_secs(char *out, size_t n, const json_t *obj, const char *key)
 /* Unix seconds as local time, "YYYY-MM-DD HH:MM:SS". */
 void cell_localtime(char *out, size_t n, const json_t *obj, const char *key)
 {
-	const json_t *v = json_object_get(obj, key);
+	const json_t *v = field_get(obj, key);
 	json_int_t s;
 	struct tm tm;
 	time_t t;
@@ -212,14 +245,35 @@ void cell_localtime(char *out, size_t n, const json_t *obj, const char *key)
 }
 
 /*
+ * Append a row to t: the nlead cells of lead, then one cell per cols entry
+ * made from obj. EINVAL (nlead + ncols is not t's width), ENOMEM.
+ */
+int table_add_obj(struct table *t, const char *const *lead, size_t nlead, const json_t *obj,
+		  const struct column *cols, size_t ncols)
+{
+	char buf[TABLE_COLS_MAX][TABLE_CELL_MAX];
+	const char *cells[TABLE_COLS_MAX];
+	size_t c;
+
+	if (nlead + ncols != t->ncols)
+		return EINVAL;
+	for (c = 0; c < nlead; c++)
+		cells[c] = lead[c];
+	for (c = 0; c < ncols; c++) {
+		cols[c].cell(buf[c], sizeof(buf[c]), obj, cols[c].key);
+		cells[nlead + c] = buf[c];
+	}
+	return table_add(t, cells);
+}
+
+/*
  * Print a JSON array of objects as a table, one row per element and one
  * column per cols entry, titles first. The caller checks list is an array.
  * EINVAL (too many columns), ENOMEM.
  */
 int table_print_list(FILE *f, const json_t *list, const struct column *cols, size_t ncols)
 {
-	char buf[TABLE_COLS_MAX][TABLE_CELL_MAX];
-	const char *cells[TABLE_COLS_MAX];
+	const char *head[TABLE_COLS_MAX];
 	struct table *t;
 	const json_t *el;
 	size_t i, c;
@@ -228,16 +282,12 @@ int table_print_list(FILE *f, const json_t *list, const struct column *cols, siz
 	if (ncols == 0 || ncols > TABLE_COLS_MAX)
 		return EINVAL;
 	for (c = 0; c < ncols; c++)
-		cells[c] = cols[c].head;
-	err = table_alloc(&t, ncols, cells);
+		head[c] = cols[c].head;
+	err = table_alloc(&t, ncols, head);
 	if (err)
 		return err;
 	json_array_foreach(list, i, el) {
-		for (c = 0; c < ncols; c++) {
-			cols[c].cell(buf[c], sizeof(buf[c]), el, cols[c].key);
-			cells[c] = buf[c];
-		}
-		err = table_add(t, cells);
+		err = table_add_obj(t, NULL, 0, el, cols, ncols);
 		if (err)
 			goto out;
 	}

@@ -20,12 +20,15 @@ void table_free(struct table *t);
 /*
  * A cell formatter: writes the cell for field key of obj into out (n
  * bytes, n >= 2). A field that is missing or of another type gives "-".
- * What key means is the formatter's (cell_leg takes a zone name).
+ * What key means is the formatter's (cell_leg takes a zone name); those
+ * of table.c take a field name, with dots for a nested one
+ * ("dropped.source").
  */
 typedef void (cell_h)(char *out, size_t n, const json_t *obj, const char *key);
 
 void cell_str(char *out, size_t n, const json_t *obj, const char *key);
 void cell_int(char *out, size_t n, const json_t *obj, const char *key);
+void cell_num(char *out, size_t n, const json_t *obj, const char *key);
 void cell_yesno(char *out, size_t n, const json_t *obj, const char *key);
 void cell_secs(char *out, size_t n, const json_t *obj, const char *key);
 void cell_localtime(char *out, size_t n, const json_t *obj, const char *key);
@@ -37,6 +40,8 @@ struct column {
 	cell_h *cell;
 };
 
+int table_add_obj(struct table *t, const char *const *lead, size_t nlead, const json_t *obj,
+		  const struct column *cols, size_t ncols);
 int table_print_list(FILE *f, const json_t *list, const struct column *cols, size_t ncols);
 int table_print_fields(FILE *f, const json_t *obj, const struct column *cols, size_t ncols);
 

@@ -865,6 +865,18 @@ def write_baresip_config(confdir, addr, account, port=5060):
     return confdir
 
 
+# send_rtp's sender, run with python3 -c in a namespace
+RTP_SEND = """
+import socket, sys
+src, sport, dst, dport, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, sport))
+for i in range(n):   # RTP v2, PCMU, 20 ms of payload
+    hdr = bytes([0x80, 0]) + (1000 + i).to_bytes(2, "big") + (160 * i).to_bytes(4, "big") + b"\\x12\\x34\\x56\\x78"
+    s.sendto(hdr + b"\\xff" * 160, (dst, dport))
+"""
+
+
 class TestNet:
     """Namespaces pub, sbc, priv with veths and addresses; see the module doc.
 
@@ -1234,6 +1246,15 @@ class TestNet:
                             "--count", str(count), "--timeout", str(timeout)], name="udp-echo")
         self.wait_listening(ns, "udp", addr, port, proc=p)
         return p
+
+    def send_rtp(self, src, sport, port, n, ns="pub", dst=SBC_WAN):
+        """Send n RTP packets (v2, PCMU, 160 bytes of payload: 172 bytes of
+        UDP payload each, sequence from 1000) from src:sport in ns to
+        dst:port, the SBC's public relay port by default."""
+        r = self.run(ns, [PYTHON, "-c", RTP_SEND, src, str(sport), dst, str(port), str(n)],
+                     timeout=10)
+        if r.returncode != 0:
+            raise NetError("send_rtp: exit %d: %s" % (r.returncode, r.stderr))
 
     def options_probe(self, ns, dst, port=5060, src=None, timeout=10.0, interval=0.2):
         """Start (background) a probe that sends OPTIONS from ns to dst:port

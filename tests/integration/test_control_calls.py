@@ -9,7 +9,7 @@ that answers every REGISTER 200 (access_core_uas.xml).
 import pytest
 
 from ctlclient import ctl, ok
-from netns import PBX, PUB, PUB_EXTRA, PYTHON, SBC_WAN, wait_for
+from netns import PBX, PUB, PUB_EXTRA, SBC_WAN, wait_for
 
 PHONE = PUB_EXTRA[0]             # 203.0.113.11
 SIP_PORT = 5060
@@ -57,23 +57,6 @@ def test_calls_listed_and_hung_up(testnet, sbcd):
     assert again.get("ok") is False and "no call %d" % c["id"] in again.get("error", ""), again
 
 
-RTP_SEND = """
-import socket, sys
-src, sport, dst, dport, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((src, sport))
-for i in range(n):   # RTP v2, PCMU, 20 ms of payload
-    hdr = bytes([0x80, 0]) + (1000 + i).to_bytes(2, "big") + (160 * i).to_bytes(4, "big") + b"\\x12\\x34\\x56\\x78"
-    s.sendto(hdr + b"\\xff" * 160, (dst, dport))
-"""
-
-
-def send_rtp(net, src, sport, port, n):
-    r = net.run("pub", [PYTHON, "-c", RTP_SEND, src, str(sport), SBC_WAN, str(port), str(n)],
-                timeout=10)
-    assert r.returncode == 0, r
-
-
 def check_call_details(net, c):
     """calls.get: the entry of calls plus its one audio stream; RTP from the
     phone's address is counted and latched on the public port, RTP from
@@ -86,7 +69,7 @@ def check_call_details(net, c):
     assert 20000 <= pub["port"] <= 29999 and 30000 <= priv["port"] <= 39999, d
     assert pub["packets"] == 0 and pub["latched"] is None, pub
 
-    send_rtp(net, PHONE, 40000, pub["port"], 5)
+    net.send_rtp(PHONE, 40000, pub["port"], 5)
     pub = wait_for(lambda: (lambda p: p if p["packets"] == 5 else None)(
         ok(net, "calls.get", {"id": c["id"]})["streams"][0]["public"]), 10, "5 RTP packets counted")
     assert pub["bytes"] == 5 * 172 and pub["rtcp_packets"] == 0, pub
@@ -94,7 +77,7 @@ def check_call_details(net, c):
     assert pub["relayed"] + pub["dropped"]["no_dest"] == 5 and pub["dropped"]["source"] == 0, pub
     assert pub["lost"] == 0, pub
 
-    send_rtp(net, PUB_EXTRA[1], 40002, pub["port"], 3)    # injection from another address
+    net.send_rtp(PUB_EXTRA[1], 40002, pub["port"], 3)    # injection from another address
     pub = wait_for(lambda: (lambda p: p if p["packets"] == 8 else None)(
         ok(net, "calls.get", {"id": c["id"]})["streams"][0]["public"]), 10, "8 packets counted")
     assert pub["dropped"]["source"] == 3 and pub["latched"]["address"] == PHONE, pub

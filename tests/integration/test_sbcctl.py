@@ -7,7 +7,8 @@ source; sbcctl's tables, --json, call and exit codes are then checked
 against that. The harness allow-lists 203.0.113.0/24, so the guard test
 removes the allow list (nobody). A call (sipp phone in pub, sipp core in
 priv), a REGISTER and a configured trunk are checked in the calls,
-registrations and trunks tables; config get/validate/apply against the
+registrations and trunks tables (the call also in calls show, with RTP
+sent to its relay port); config get/validate/apply against the
 fixture's file. The tests of commands other helpers add to sbcd (guard
 allow, trace, metrics, restart) skip while `sbcctl call help` does not
 list them.
@@ -21,6 +22,7 @@ import time
 
 import pytest
 
+import ctlclient
 import netns
 from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, wait_for
 from sipmsg import scanner_probe
@@ -30,7 +32,7 @@ SIP_PORT = 5060
 NOBODY = {"guard": {"allow": None}}
 PHONE = PUB_EXTRA[0]             # 203.0.113.11
 TRUNK = {"trunk:carrier": {"zone": "public", "address": PUB, "max_calls": 5}}
-COMMAND_WORDS = ["status", "stats", "calls", "calls hangup", "registrations", "trunks",
+COMMAND_WORDS = ["status", "stats", "calls", "calls show", "calls hangup", "registrations", "trunks",
                  "config get", "config validate", "config apply", "guard stats", "guard bans",
                  "guard unban", "guard top", "guard timeline", "guard allow", "guard allow add",
                  "guard allow remove", "trace start", "trace stop", "trace status", "metrics",
@@ -117,7 +119,9 @@ def test_usage_and_unreachable(tmp_path):
                  ["guard", "timeline", "hour"], ["call", "help", "[1]"], ["status", "extra"],
                  ["--bogus", "status"], [], ["help", "me"], ["stats", "x"], ["calls", "bogus"],
                  ["calls", "hangup"], ["calls", "hangup", "x"], ["calls", "hangup", "-1"],
-                 ["calls", "hangup", "1", "2"], ["registrations", "x"], ["trunks", "x"],
+                 ["calls", "hangup", "1", "2"], ["calls", "show"], ["calls", "show", "x"],
+                 ["calls", "show", "-1"], ["calls", "show", "1", "2"],
+                 ["registrations", "x"], ["trunks", "x"],
                  ["config"], ["config", "get", "x"], ["config", "validate"],
                  ["config", "apply", "a", "b"], ["config", "frob", "a"],
                  ["guard", "allow", "x"], ["guard", "allow", "add"],
@@ -223,8 +227,10 @@ def test_guard_scanner(testnet, sbcd):
 def test_calls_table_and_hangup(testnet, sbcd):
     """A call from a phone in pub to the core in priv: calls shows it in
     one row (id, state, duration, caller, callee, no trunk, the public and
-    private peers); calls hangup ID ends it (both sipps get their BYE);
-    then "no calls", and a second hangup exits 1 with sbcd's error."""
+    private peers); calls show ID has its fields and its stream's two zone
+    rows (check_calls_show); calls hangup ID ends it (both sipps get their
+    BYE); then "no calls", and a second hangup exits 1 with sbcd's error,
+    as does calls show."""
     sock = control_socket(testnet)
     assert ok(sbcctl(sock, "calls")).strip() == "no calls"
     caller, callee = testnet.held_call(PHONE, SIP_PORT)
@@ -245,6 +251,7 @@ def test_calls_table_and_hangup(testnet, sbcd):
     assert (src, dst, trunk) == ("caller", "alice", "-"), out
     assert pub.startswith(PHONE + ":") and pub.endswith("/udp"), out
     assert priv.startswith(PBX + ":") and priv.endswith("/udp"), out
+    check_calls_show(testnet, sock, call["id"], pub, priv)
 
     r = sbcctl(sock, "calls", "hangup", cid)
     assert r.returncode == EXIT_OK and r.stdout.strip() == "hung up call %s" % cid, r
@@ -256,6 +263,64 @@ def test_calls_table_and_hangup(testnet, sbcd):
     r = sbcctl(sock, "calls", "hangup", cid)
     assert r.returncode == EXIT_FAILED and r.stdout == "", r
     assert r.stderr.startswith("sbcctl: calls.hangup: ") and "no call %s" % cid in r.stderr, r
+    r = sbcctl(sock, "calls", "show", cid)
+    assert r.returncode == EXIT_FAILED and r.stdout == "", r
+    assert r.stderr.startswith("sbcctl: calls.get: ") and "no call %s" % cid in r.stderr, r
+
+
+STREAM_HEAD = ["STREAM", "ZONE", "PORT", "PACKETS", "BYTES", "RTCP", "RELAYED", "DROP-SOURCE",
+               "DROP-POLICING", "DROP-NODEST", "LOST", "JITTER-MS", "LATCHED"]
+
+
+def show_streams(sock, cid):
+    """calls show CID: (its field lines as {label: value}, its stream rows as
+    {zone: {column: cell}}), the header line of the streams checked."""
+    out = ok(sbcctl(sock, "calls", "show", str(cid)))
+    head, _, rest = out.partition("\n\n")
+    fields = dict(l.split(None, 1) for l in head.splitlines())
+    t = table(rest)
+    assert t and t[0] == STREAM_HEAD, out
+    return fields, {row[1]: dict(zip(STREAM_HEAD, row)) for row in t[1:]}, out
+
+
+def check_calls_show(net, sock, cid, pub_peer, priv_peer):
+    """calls show: the call's fields as in calls; one stream in two rows
+    (public, private) whose PORT cells are calls.get's ports. Five RTP
+    packets from the phone to the public relay port raise its PACKETS to
+    5 and latch it on the phone. --json is calls.get's result; 999999
+    exits 1 with sbcd's message."""
+    fields, zones, out = show_streams(sock, cid)
+    assert fields["id"] == str(cid) and fields["state"] in ("answered", "confirmed"), out
+    assert re.fullmatch(r"\d+s", fields["duration"]), out
+    assert re.fullmatch(r"\d+s", fields["answered"]), out
+    assert (fields["caller"], fields["callee"], fields["trunk"]) == ("caller", "alice", "-"), out
+    assert (fields["public-peer"], fields["private-peer"]) == (pub_peer, priv_peer), out
+    got = ctlclient.ok(net, "calls.get", {"id": cid})
+    assert len(got["streams"]) == 1, got
+    st = got["streams"][0]
+    assert sorted(zones) == ["private", "public"] and len(zones) == 2, out
+    for zone in ("public", "private"):
+        assert zones[zone]["STREAM"] == str(st["index"]), out
+        assert zones[zone]["PORT"] == str(st[zone]["port"]), (zone, out, got)
+    assert zones["public"]["PACKETS"] == "0" and zones["public"]["LATCHED"] == "-", out
+
+    net.send_rtp(PHONE, 40000, st["public"]["port"], 5)
+
+    def counted():
+        _, rw, o = show_streams(sock, cid)
+        return (rw, o) if rw["public"]["PACKETS"] == "5" else None
+    zones, out = wait_for(counted, 10, "calls show to count 5 RTP packets")
+    pub = zones["public"]
+    assert pub["BYTES"] == str(5 * 172) and pub["RTCP"] == "0", out
+    assert pub["LATCHED"] == "%s:40000" % PHONE, out
+    assert int(pub["RELAYED"]) + int(pub["DROP-NODEST"]) == 5 and pub["DROP-SOURCE"] == "0", out
+    assert re.fullmatch(r"\d+\.\d\d", pub["JITTER-MS"]), out
+
+    js = json.loads(ok(sbcctl(sock, "--json", "calls", "show", str(cid))))
+    assert js["id"] == cid and js["streams"][0]["public"]["packets"] == 5, js
+    r = sbcctl(sock, "calls", "show", "999999")
+    assert r.returncode == EXIT_FAILED and r.stdout == "", r
+    assert r.stderr.startswith("sbcctl: calls.get: ") and "no call 999999" in r.stderr, r
 
 
 def test_registrations_table(testnet, sbcd):

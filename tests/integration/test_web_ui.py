@@ -25,6 +25,10 @@ The tests run in file order and share the browser's session:
      invalid value shows sbcd's message and changes nothing on disk;
   06 a POST without X-CSRF-Token is refused 403 (the ban stays), with the
      token it is 200;
+  07 a held call from pub: its Details button opens #call-details with the
+     relay ports of calls.get and the packets RTP from the phone adds; its
+     Hang up button (confirmed) ends it: both sipps end well and the
+     details say "Call ended";
   08 at 375x667 no horizontal scroll and the menu opens;
   99 no console errors or CSP violations on any page, all along.
 
@@ -511,6 +515,69 @@ def test_06_csrf_token_required(env):
     assert r["status"] == 200, r
     assert CSRF_VICTIM in r["body"] and '"ok":true' in r["body"].replace(" ", ""), r
     assert CSRF_VICTIM not in bans(e)
+
+
+# ---------------------------------------------------------------------------
+# 7. call details
+
+def call_row(cid):
+    return '#calls-table tbody tr[data-key="%d"]' % cid
+
+
+def stream_cell(zone, label):
+    return '#call-streams tbody tr[data-key="0 %s"] td[data-label="%s"]' % (zone, label)
+
+
+def test_07_call_details_and_hang_up(env):
+    """A call from the phone in pub to the core, held until a BYE: its
+    Details button opens #call-details with its caller and callee and one
+    stream whose public and private Port cells are calls.get's relay ports;
+    5 RTP packets from the phone to the public port show as Packets 5 at
+    the next poll. The row's Hang up button, confirmed, ends the call:
+    calls no longer lists it, both sipps end with 0, and the details say
+    "Call ended" without the streams table; Close hides them."""
+    e = env
+    goto_view(e, "calls", "calls")
+    caller, callee = e.net.held_call(PHONE, SIP_PORT)
+
+    def answered():
+        cs = [c for c in e.ctl("calls")["calls"] if c["state"] in ("answered", "confirmed")]
+        return cs[0] if cs else None
+    call = wait_until(answered, 15, "the call to be answered")
+    cid = call["id"]
+    e.b.wait_for(call_row(cid), "visible")
+    e.b.click(call_row(cid) + ' button:has-text("Details")')
+    e.b.wait_for("#call-details", "visible")
+    e.b.wait_for(stream_cell("private", "Port"), "visible")
+    got = e.ctl("calls.get", {"id": cid})
+    assert len(got["streams"]) == 1 and got["streams"][0]["index"] == 0, got
+    st = got["streams"][0]
+    for zone in ("public", "private"):
+        assert e.b.text(stream_cell(zone, "Port")).strip() == str(st[zone]["port"]), (zone, got)
+    assert e.b.text(stream_cell("public", "Packets")).strip() == "0", got
+    assert e.b.text("#call-details-id").strip() == str(cid)
+    facts = e.b.text("#call-details-fields")
+    assert "caller" in facts and "alice" in facts and PHONE in facts, facts
+
+    e.net.send_rtp(PHONE, 40000, st["public"]["port"], 5)
+    e.b.wait_text(stream_cell("public", "Packets"), r"^\s*5\s*$")
+    assert e.b.text(stream_cell("public", "Latched")).strip() == "%s:40000" % PHONE
+    e.shot("call-details")
+
+    e.b.click(call_row(cid) + ' button:has-text("Hang up")')
+    confirm_dialog(e)
+    wait_until(lambda: not [c for c in e.ctl("calls")["calls"] if c["id"] == cid], 10,
+               "call %d gone from calls" % cid)
+    res = caller.result(timeout=40)
+    assert res.rc == 0, "caller: " + res.describe()
+    res = callee.result(timeout=40)
+    assert res.rc == 0, "callee: " + res.describe()
+    e.b.wait_text("#call-details-status", r"Call ended")
+    e.b.wait_for("#call-streams", "hidden")
+    e.b.wait_for(call_row(cid), "detached")
+    e.shot("call-ended")
+    e.b.click("#call-details-close")
+    e.b.wait_for("#call-details", "hidden")
 
 
 # ---------------------------------------------------------------------------
