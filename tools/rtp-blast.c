@@ -1,4 +1,9 @@
-/* rtp-blast: paced RTP generator (sendmmsg over many destination ports) and counting sink (recvmmsg), for bench-rtp. */
+/*
+ * rtp-blast: paced RTP generator (sendmmsg over many destination ports) and
+ * counting sink (recvmmsg), for bench-rtp. Each packet carries its send time
+ * (CLOCK_MONOTONIC ns, host order) in payload bytes 0-7 (RTP_STAMP_OFF) for
+ * tools/rtp-sink's latency figures.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,7 +17,7 @@
 #include "net/net.h"
 #include "util/util.h"
 
-enum { BATCH = 32, MAX_DSTS = 65536, PKT_MAX = 1500, CATCHUP_MS = 10 };
+enum { BATCH = 32, MAX_DSTS = 65536, PKT_MAX = 1500, CATCHUP_MS = 10, RTP_STAMP_OFF = 12 };
 
 struct opts {
 	const char *mode;
@@ -34,7 +39,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: rtp-blast send src=IP[:PORT] dst=IP ports=FILE|FIRST+STEPxCOUNT rate=PPS "
-		"seconds=S [size=172]\n"
+		"seconds=S [size=172 (>= 20)]\n"
 		"       rtp-blast sink bind=IP:PORT seconds=S\n");
 	exit(2);
 }
@@ -123,7 +128,8 @@ static int run_send(const struct opts *o)
 	unsigned next = 0;
 	int fd;
 
-	if (!o->src || !o->dst || !o->ports || !o->rate || o->size < 12 || o->size > PKT_MAX)
+	if (!o->src || !o->dst || !o->ports || !o->rate || o->size < RTP_STAMP_OFF + 8 ||
+	    o->size > PKT_MAX)
 		usage();
 	if (parse_addr(&src, o->src) || load_ports(o->dst, o->ports)) {
 		fprintf(stderr, "rtp-blast: bad src, dst or ports\n");
@@ -152,6 +158,7 @@ static int run_send(const struct opts *o)
 			continue;
 		}
 		k = (unsigned)MIN(due - sent - skipped, (uint64_t)BATCH);
+		now = time_mono_ns();		/* the batch's send time */
 		for (unsigned i = 0; i < k; i++) {
 			struct dst *d = &dsts[next];
 			uint32_t ts = htonl(d->ts), ssrc = htonl(d->ssrc);
@@ -163,6 +170,7 @@ static int run_send(const struct opts *o)
 			pkts[i][3] = (uint8_t)d->seq;
 			memcpy(pkts[i] + 4, &ts, 4);
 			memcpy(pkts[i] + 8, &ssrc, 4);
+			memcpy(pkts[i] + RTP_STAMP_OFF, &now, 8);
 			d->seq++;
 			d->ts += 160;
 			iov[i].iov_base = pkts[i];
