@@ -129,6 +129,7 @@ int main(int argc, char **argv)
 
 	parse(&o, argc, argv);
 	memset(zones, 0, sizeof(zones));
+	memset(zones, 0, sizeof(zones));   /* socket engine on both zones */
 	if (parse_addr(&zones[0].addr, o.pub) || parse_addr(&zones[1].addr, o.priv))
 		usage();
 	zones[0].port_min = (uint16_t)o.pub_min;

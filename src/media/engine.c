@@ -1,4 +1,4 @@
-/* engine: the socket media engine's start-up (pools, descriptor limit, sweep timer), stats and tuning. */
+/* engine: the media engine's start-up (pools, zone backends with fallback, descriptor limit, sweep timer), stats and tuning. */
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -12,8 +12,10 @@ static void engine_destroy(void *data)
 
 	if (me->sweep)
 		event_free(me->sweep);
-	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		media_zone_close(&me->zone[z]);
 		media_pool_close(&me->pool[z]);
+	}
 }
 
 /*
@@ -71,6 +73,32 @@ static uint64_t fd_limit_raise(unsigned max_streams)
 	return rl.rlim_cur;
 }
 
+/*
+ * Zone z's backend: the socket one, or with bypass asked the ring one on
+ * the owned address; if that cannot start, one warning and the socket
+ * backend (the reason stays for status).
+ */
+static void zone_start(struct media_engine *me, unsigned z, const struct media_zone_cfg *zc)
+{
+	struct media_zone *zn = &me->zone[z];
+
+	zn->me = me;
+	zn->id = z;
+	zn->slow_fd = -1;
+	if (!zc->bypass)
+		return;
+	if (media_zone_bypass_start(zn, zc)) {
+		log_warn("media: %s zone: bypass unavailable (%s): using the socket engine",
+			 config_zone_name((enum zone_id)z), zn->fallback);
+		media_zone_close(zn);
+		return;
+	}
+	media_sa_set(&me->addr[z], &zc->own_addr);
+	media_sa_set_port(&me->addr[z], 0);
+	log_info("media: %s zone: bypass engine on %s", config_zone_name((enum zone_id)z),
+		 zc->ifname);
+}
+
 /* Start the engine (see media.h). */
 int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 		       const struct media_zone_cfg zones[MEDIA_ZONES],
@@ -89,6 +117,8 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 	me->sweep_ms = MEDIA_SWEEP_MS;
 	me->timeout_ms = ms_clamp((uint64_t)cfg->timeout_s * 1000);
 	me->relatch_ms = MEDIA_RELATCH_MS;
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		me->zone[z].slow_fd = -1;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		if (media_sa_set(&me->addr[z], &zones[z].addr)) {
 			err = EINVAL;
@@ -115,6 +145,8 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 	err = sweep_arm(me);
 	if (err)
 		goto out_free;
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		zone_start(me, z, &zones[z]);
 	me->fd_limit = fd_limit_raise(cfg->max_streams);
 	if (me->fd_limit < (uint64_t)cfg->max_streams * 4 + MEDIA_FD_SLACK)
 		log_warn("media: descriptor limit %llu is below the %u streams' need of %llu",
@@ -147,6 +179,7 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 	st->dropped_policing = me->dropped_policing;
 	st->dropped_no_dest = me->dropped_no_dest;
 	st->dropped_truncated = me->dropped_truncated;
+	st->dropped_no_neighbour = me->dropped_no_neighbour;
 	st->tx_errors = me->tx_errors;
 	st->bind_skipped = me->bind_skipped;
 	st->timeouts = me->timeouts;
@@ -169,5 +202,17 @@ int media_engine_tune(struct media_engine *me, const struct media_tuning *t)
 		event_del(me->sweep);
 		return sweep_arm(me);
 	}
+	return 0;
+}
+
+/* How zone runs (see media.h). */
+int media_engine_zone(const struct media_engine *me, unsigned zone, struct media_zone_info *zi)
+{
+	if (!me || !zi || zone >= MEDIA_ZONES)
+		return EINVAL;
+	memset(zi, 0, sizeof(*zi));
+	zi->bypass = me->zone[zone].bypass;
+	zi->fallback = me->zone[zone].fallback[0] ? me->zone[zone].fallback : NULL;
+	memcpy(&zi->sdp_addr, &me->addr[zone], media_sa_len(&me->addr[zone]));
 	return 0;
 }

@@ -1,7 +1,8 @@
-/* media: the socket media engine: RTP/RTCP port pairs per zone, relay sessions, latching, policing, stats. */
+/* media: the media engine: RTP/RTCP port pairs per zone, relay sessions, latching, policing, stats; socket or bypass I/O per zone. */
 #ifndef SBC_MEDIA_H
 #define SBC_MEDIA_H
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -19,10 +20,19 @@ enum {
 struct media_engine;    /* one per sbcd: a port pool per zone, the sockets, the sweep timer */
 struct media_session;   /* one call: up to MEDIA_MAX_STREAMS streams (one per m= line) */
 
-/* A zone's media address (the port is ignored) and its RTP port range. */
+/*
+ * A zone's media address (the port is ignored) and its RTP port range.
+ * bypass: run the zone on a packet ring and lwIP (docs/bypass.md "The
+ * engine") owning own_addr (IPv4, not configured on the kernel) on
+ * interface ifname; when that cannot start the zone falls back to the
+ * socket backend on addr (see media_engine_zone). Zeroed: socket.
+ */
 struct media_zone_cfg {
 	struct sockaddr_storage addr;
 	uint16_t port_min, port_max;
+	bool bypass;
+	char ifname[IFNAMSIZ];
+	struct sockaddr_storage own_addr;
 };
 
 /*
@@ -93,6 +103,7 @@ struct media_stream_stats {
 	uint64_t dropped_source[MEDIA_ZONES];    /* not from the latched / allowed source */
 	uint64_t dropped_policing[MEDIA_ZONES];  /* above policing_factor x expected rate */
 	uint64_t dropped_no_dest[MEDIA_ZONES];   /* other side on hold, unknown, or not latched */
+	uint64_t dropped_no_neighbour[MEDIA_ZONES];  /* bypass: next hop's MAC not known (yet) */
 	uint32_t lost[MEDIA_ZONES];              /* RTP, RFC 3550 A.3 cumulative, floored at 0 */
 	double jitter_ms[MEDIA_ZONES];           /* RTP interarrival jitter, RFC 3550 A.8 */
 	bool latched[MEDIA_ZONES];               /* the zone's RTP socket latched its peer */
@@ -110,6 +121,7 @@ struct media_engine_stats {
 	unsigned sessions, streams, sockets;
 	uint64_t packets_received, packets_relayed;
 	uint64_t dropped_source, dropped_policing, dropped_no_dest, dropped_truncated;
+	uint64_t dropped_no_neighbour;        /* bypass: next hop unknown or not resolved yet */
 	uint64_t tx_errors;                   /* sendmmsg refused (buffer full, no route) */
 	uint64_t bind_skipped;                /* pairs skipped: a port was in use elsewhere */
 	uint64_t timeouts;                    /* sessions reported to media_timeout_h */
@@ -118,6 +130,16 @@ struct media_engine_stats {
 };
 
 void media_engine_stats(const struct media_engine *me, struct media_engine_stats *st);
+
+/* How a zone runs: its engine, why bypass fell back, the address to put into its SDP. */
+struct media_zone_info {
+	bool bypass;                          /* the bypass backend runs the zone */
+	const char *fallback;                 /* configured bypass that could not start: why; else NULL */
+	struct sockaddr_storage sdp_addr;     /* own_addr when bypass runs, else addr */
+};
+
+/* EINVAL: no engine or zone out of range. The strings live as long as the engine. */
+int media_engine_zone(const struct media_engine *me, unsigned zone, struct media_zone_info *zi);
 
 /* The RTP packet rate policing expects for a ptime in ms (0: 20 ms): 1000 / ptime, rounded up. */
 uint32_t media_pps_from_ptime(unsigned ptime_ms);

@@ -1,4 +1,4 @@
-/* media_int: the socket media engine's private structures: port pools, sessions, streams, sockets, RTP statistics. */
+/* media_int: the media engine's private structures: port pools, sessions, streams, sockets, zone backends, RTP statistics. */
 #ifndef SBC_MEDIA_INT_H
 #define SBC_MEDIA_INT_H
 
@@ -30,7 +30,15 @@ enum {
 	MEDIA_RATE_MAX = 1000000,      /* highest policed rate, packets/s (a core relays less) */
 	MEDIA_FD_SLACK = 1024,         /* descriptors kept for everything else */
 	MEDIA_TOS_EF = 0xb8,           /* DSCP EF (46) for RTP and RTCP */
+	MEDIA_RING_BUDGET = 256,       /* frames read from a zone's ring per wake-up: fairness */
+	MEDIA_NH_REFRESH_MS = 1000,    /* a resolved next hop's MAC is asked for again this often */
+	MEDIA_HDR4_LEN = 42,           /* Ethernet + IPv4 + UDP headers built for socket->ring */
+	MEDIA_TTL = 64,                /* TTL of the packets built for socket->ring */
+	MEDIA_FALLBACK_MAX = 160,      /* a zone's fallback reason */
 };
+
+struct ring;
+struct stack;
 
 /* A kernel socket address for IPv4 or IPv6: the engine's zone addresses and its I/O scratch. */
 union media_sa {
@@ -133,8 +141,28 @@ struct media_side {
 	bool rtcp_mux : 1;
 	bool nat : 1;
 	bool rtcp_own : 1;        /* rtcp is an allocation of its own, not the stream's tail */
+	bool reserved : 1;        /* holds a pair of the zone's pool */
 	uint64_t packets, bytes, rtcp_packets, relayed;
 	uint64_t dropped_source, dropped_policing, dropped_no_dest;
+};
+
+/* A next hop cache: nothing, the next hop known (MAC asked for), both known. */
+enum media_nh { MEDIA_NH_NONE = 0, MEDIA_NH_HOP, MEDIA_NH_MAC };
+
+/*
+ * A bypass zone's entry per pair of its pool: the stream side holding it
+ * and, kept here rather than in struct media_side (whose size has a
+ * budget, docs/media.md), that side's next hop cache and the packets
+ * towards it dropped for want of the next hop's MAC.
+ */
+struct media_port {
+	struct media_stream *st;  /* NULL: the pair is free */
+	uint32_t nh_dst;          /* the destination IP (network order) the cache is for */
+	uint32_t nh_hop;          /* its next hop (network order) */
+	uint32_t nh_ms;           /* when the MAC was last confirmed or the hop failed (ms) */
+	uint8_t nh_mac[6];
+	uint8_t nh_state;         /* enum media_nh */
+	uint64_t dropped_no_neighbour;
 };
 
 /*
@@ -165,6 +193,28 @@ struct media_session {
 	bool timed_out;
 };
 
+/*
+ * A zone's I/O backend. Socket: each stream side binds its ports (struct
+ * media_sock fds). Bypass: one packet ring and one lwIP stack for the
+ * zone's owned address; stream sides bind nothing, and ports[] maps a
+ * pair of the pool to the stream holding it (kind from the port's parity).
+ */
+struct media_zone {
+	struct media_engine *me;
+	unsigned id;
+	bool bypass;                  /* the ring backend runs (bypass asked and started) */
+	bool tx_queued;               /* frames queued on the ring since the last flush */
+	char fallback[MEDIA_FALLBACK_MAX];  /* bypass asked but not started: why; "" */
+	struct ring *ring;
+	struct stack *stack;
+	struct event *ev;             /* the ring's descriptor on the loop */
+	int slow_fd;                  /* AF_PACKET socket lwIP's frames leave by; -1 */
+	int ifindex;
+	uint8_t mac[6];
+	struct media_port *ports;     /* per pair of the pool */
+	uint64_t now_us;              /* the clock of the current receive batch */
+};
+
 struct media_engine {
 	struct event_base *base;
 	struct config_media cfg;
@@ -179,7 +229,8 @@ struct media_engine {
 	unsigned nsessions, nstreams, nsockets;
 	uint64_t fd_limit;
 	uint64_t rx_packets, relayed, dropped_source, dropped_policing, dropped_no_dest,
-		dropped_truncated, tx_errors, bind_skipped, timeouts;
+		dropped_truncated, dropped_no_neighbour, tx_errors, bind_skipped, timeouts;
+	struct media_zone zone[MEDIA_ZONES];
 	/* I/O scratch, one set for the whole engine (one thread) */
 	struct mmsghdr rx[MEDIA_BATCH];
 	struct iovec rxiov[MEDIA_BATCH];
@@ -187,7 +238,13 @@ struct media_engine {
 	struct mmsghdr tx[MEDIA_BATCH];
 	struct iovec txiov[MEDIA_BATCH];
 	union media_sa to[MEDIA_BATCH];     /* tx destinations, made from compact addresses */
+	struct media_side *txside[MEDIA_BATCH];  /* whose packet each tx entry is (relayed++) */
+	unsigned ntx, nto;                  /* the socket send queue: entries, addresses */
+	int txfd;                           /* its socket */
+	const struct media_addr *last_dst;
+	socklen_t tolen;
 	char slots[MEDIA_BATCH][MEDIA_SLOT];
+	char txslots[MEDIA_BATCH][MEDIA_SLOT];  /* ring->socket copies */
 };
 
 /* pool.c */
@@ -251,8 +308,32 @@ static inline socklen_t media_addr_to_sa(union media_sa *d, const struct media_a
 	return sizeof(d->in);
 }
 
-/* relay.c */
+/* relay.c: the per-packet path shared by both backends, and the socket backend */
+struct media_sock *media_pkt_in(struct media_engine *me, struct media_stream *st, unsigned zone,
+				struct media_sock *ms, unsigned kind,
+				const struct media_addr *src, const uint8_t *p, size_t len,
+				uint64_t now_us, const struct media_addr **dst);
+void media_txq_add(struct media_engine *me, int fd, struct media_side *in,
+		   const struct media_addr *dst, unsigned zone_out, uint8_t *p, size_t len);
+void media_txq_flush(struct media_engine *me);
 void media_sock_readable(evutil_socket_t fd, short what, void *arg);
+
+/* bypass.c: the ring backend */
+int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc);
+void media_zone_close(struct media_zone *zn);
+void media_zone_port_set(struct media_zone *zn, unsigned pair, struct media_stream *st);
+struct media_stream *media_zone_port_lookup(const struct media_zone *zn, uint16_t port,
+					    unsigned *kind, struct media_sock **ms);
+uint16_t media_sock_port(const struct media_engine *me, const struct media_side *sd,
+			 unsigned zone, const struct media_sock *ms);
+void media_nh_prepare(struct media_engine *me, struct media_side *sd, unsigned zone,
+		      const struct media_addr *dst, uint32_t now_ms);
+uint64_t media_zone_no_neighbour(const struct media_engine *me, const struct media_stream *st,
+				 unsigned zone);
+void media_ring_send(struct media_engine *me, struct media_side *in, struct media_stream *st,
+		     unsigned zone_out, struct media_sock *os, const struct media_addr *dst,
+		     uint8_t *p, size_t len, uint32_t now_ms);
+void media_ring_flush(struct media_engine *me);
 
 /* session.c */
 void media_engine_sweep(struct media_engine *me, uint64_t now_ms);

@@ -1,20 +1,20 @@
-/* relay: the hot path: drain a stream socket with recvmmsg, check source and rate, relay with sendmmsg. */
+/* relay: the per-packet path both backends share (source, policing, stats, destination), and the socket backend's recvmmsg/sendmmsg. */
 #include <errno.h>
 #include <string.h>
 
 #include "media_int.h"
 
 /* Where a packet may latch: the SDP addresses' IPs and the signalling source's IP. */
-static bool source_allowed(const struct media_side *in, const union media_sa *src)
+static bool source_allowed(const struct media_side *in, const struct media_addr *src)
 {
-	return media_addr_eq_ip_sa(&in->sdp_rtp, src) ||
-	       media_addr_eq_ip_sa(&in->sdp_rtcp, src) || media_addr_eq_ip_sa(&in->sig_src, src);
+	return media_addr_eq_ip(&in->sdp_rtp, src) || media_addr_eq_ip(&in->sdp_rtcp, src) ||
+	       media_addr_eq_ip(&in->sig_src, src);
 }
 
 /*
  * Latching and strict source. Before the zone's peer is known nothing is
  * accepted. The first packet from an allowed IP (any port) latches the
- * socket; with strict_source off, the first packet from anywhere does.
+ * port; with strict_source off, the first packet from anywhere does.
  * Afterwards only the latched address is accepted (strict), unless it has
  * been silent for the re-latch delay (MEDIA_RELATCH_MS) and the newcomer's IP is allowed (a NAT
  * that rebound the phone's port). With strict_source off, packets from
@@ -23,12 +23,12 @@ static bool source_allowed(const struct media_side *in, const union media_sa *sr
  * delay longer.
  */
 static bool source_check(const struct media_engine *me, const struct media_side *in,
-			 struct media_sock *ms, const union media_sa *src, uint32_t now_ms)
+			 struct media_sock *ms, const struct media_addr *src, uint32_t now_ms)
 {
 	if (!in->peer_set)
 		return false;
 	if (ms->latched.af != AF_UNSPEC) {
-		if (media_addr_eq_sa(&ms->latched, src)) {
+		if (media_addr_eq(&ms->latched, src)) {
 			ms->latched_rx_ms = now_ms;
 			return true;
 		}
@@ -39,15 +39,15 @@ static bool source_check(const struct media_engine *me, const struct media_side 
 	} else if (me->cfg.strict_source && !source_allowed(in, src)) {
 		return false;
 	}
-	media_addr_from_sa(&ms->latched, src);
+	ms->latched = *src;
 	ms->latched_rx_ms = now_ms;
 	return true;
 }
 
 /*
- * The socket and address a packet leaves by towards side out, or NULL:
- * peer unknown or on hold, or a NAT peer whose source is not latched yet
- * (its SDP address is private and unreachable).
+ * The port (socket) and address a packet leaves by towards side out, or
+ * NULL: peer unknown or on hold, or a NAT peer whose source is not latched
+ * yet (its SDP address is private and unreachable).
  */
 static struct media_sock *route(struct media_side *out, bool rtcp, const struct media_addr **dst)
 {
@@ -69,24 +69,83 @@ static struct media_sock *route(struct media_side *out, bool rtcp, const struct 
 	return *dst ? ms : NULL;
 }
 
-/*
- * Send tx[0..n) out of fd: one sendmmsg per batch (or one sendmsg per
- * packet when tuned so). A datagram the kernel refuses is dropped and
- * counted, never retried later: RTP is real time.
- */
-static void flush(struct media_engine *me, int fd, unsigned n, struct media_side *in)
+/* RTP clock units of a microsecond time, modulo 2^32 (consistent, so differences hold). */
+static uint32_t rtp_units(uint64_t now_us, uint32_t clock_rate)
 {
-	unsigned done = 0;
+	return (uint32_t)(((unsigned __int128)now_us * clock_rate) / 1000000u);
+}
 
+/*
+ * The per-packet path both backends share: one received packet (p, len:
+ * the UDP payload) of stream st, arrived on zone's port ms (kind: its RTP
+ * or RTCP port) from src. Counts it, checks the source (latching), polices
+ * it, updates the RTP statistics and picks where it goes: the other
+ * side's port it leaves by, with *dst. NULL: dropped (counted).
+ */
+struct media_sock *media_pkt_in(struct media_engine *me, struct media_stream *st, unsigned zone,
+				struct media_sock *ms, unsigned kind,
+				const struct media_addr *src, const uint8_t *p, size_t len,
+				uint64_t now_us, const struct media_addr **dst)
+{
+	struct media_side *in = &st->side[zone], *out = &st->side[!zone];
+	uint32_t now_ms = (uint32_t)(now_us / 1000);
+	struct media_sock *os;
+	bool rtcp;
+
+	in->packets++;
+	in->bytes += len;
+	if (!source_check(me, in, ms, src, now_ms)) {
+		in->dropped_source++;
+		me->dropped_source++;
+		return NULL;
+	}
+	rtcp = kind == MEDIA_RTCP || media_pkt_is_rtcp(p, len);
+	if (rtcp)
+		in->rtcp_packets++;
+	if (me->cfg.policing && !media_bucket_take(&in->bucket[rtcp], now_ms)) {
+		in->dropped_policing++;
+		me->dropped_policing++;
+		return NULL;
+	}
+	st->last_rx_ms = now_ms;
+	if (!rtcp && media_pkt_is_rtp(p, len)) {
+		uint32_t ts, ssrc;
+
+		memcpy(&ts, p + 4, 4);
+		memcpy(&ssrc, p + 8, 4);
+		media_rtpstat_update(&in->stat, ntohl(ssrc), (uint16_t)(p[2] << 8 | p[3]), ntohl(ts),
+				     rtp_units(now_us, in->clock_rate), in->clock_rate != 0);
+	}
+	os = route(out, rtcp, dst);
+	if (!os) {
+		in->dropped_no_dest++;
+		me->dropped_no_dest++;
+	}
+	return os;
+}
+
+/*
+ * Send the socket queue out of its socket: one sendmmsg per batch (or one
+ * sendmsg per packet when tuned so). A datagram the kernel refuses is
+ * dropped and counted, never retried later: RTP is real time.
+ */
+void media_txq_flush(struct media_engine *me)
+{
+	unsigned done = 0, n = me->ntx;
+	int fd = me->txfd;
+
+	me->ntx = 0;
+	me->nto = 0;
+	me->last_dst = NULL;
 	if (me->send_single) {
 		for (unsigned i = 0; i < n; i++) {
-			if (sendmsg(fd, &me->tx[i].msg_hdr, MSG_DONTWAIT) == -1)
+			if (sendmsg(fd, &me->tx[i].msg_hdr, MSG_DONTWAIT) == -1) {
 				me->tx_errors++;
-			else
-				done++;
+				continue;
+			}
+			me->txside[i]->relayed++;
+			me->relayed++;
 		}
-		in->relayed += done;
-		me->relayed += done;
 		return;
 	}
 	while (done < n) {
@@ -100,100 +159,87 @@ static void flush(struct media_engine *me, int fd, unsigned n, struct media_side
 			}
 			me->tx_errors++;
 			n--;
-			if (done < n)
+			if (done < n) {
 				memmove(&me->tx[done], &me->tx[done + 1],
 					(n - done) * sizeof(me->tx[0]));
+				memmove(&me->txside[done], &me->txside[done + 1],
+					(n - done) * sizeof(me->txside[0]));
+			}
 			continue;
 		}
+		for (int i = 0; i < r; i++)
+			me->txside[done + (unsigned)i]->relayed++;
 		done += (unsigned)r;
-		in->relayed += (unsigned)r;
 		me->relayed += (unsigned)r;
 	}
 }
 
-/* RTP clock units of a microsecond time, modulo 2^32 (consistent, so differences hold). */
-static uint32_t rtp_units(uint64_t now_us, uint32_t clock_rate)
+/*
+ * Queue one datagram (p, len; it must stay put until the flush) to dst out
+ * of socket fd, on zone_out, for side in's counters. The queue is flushed
+ * first when it is full or goes out of another socket.
+ */
+void media_txq_add(struct media_engine *me, int fd, struct media_side *in,
+		   const struct media_addr *dst, unsigned zone_out, uint8_t *p, size_t len)
 {
-	return (uint32_t)(((unsigned __int128)now_us * clock_rate) / 1000000u);
+	unsigned i;
+
+	if (me->ntx && (fd != me->txfd || me->ntx == MEDIA_BATCH))
+		media_txq_flush(me);
+	me->txfd = fd;
+	/* the kernel form of dst, made once per destination and batch (one or two) */
+	if (dst != me->last_dst) {
+		me->tolen = media_addr_to_sa(&me->to[me->nto++], dst, &me->addr[zone_out]);
+		me->last_dst = dst;
+	}
+	i = me->ntx++;
+	me->txiov[i].iov_base = p;
+	me->txiov[i].iov_len = len;
+	me->tx[i].msg_hdr.msg_name = &me->to[me->nto - 1];
+	me->tx[i].msg_hdr.msg_namelen = me->tolen;
+	me->tx[i].msg_hdr.msg_iov = &me->txiov[i];
+	me->tx[i].msg_hdr.msg_iovlen = 1;
+	me->txside[i] = in;
 }
 
 /*
- * Classify, police, count and queue n received datagrams of socket ms,
- * stream st's socket on zone; kind says whether it is an RTCP port.
+ * Check and queue n received datagrams of socket ms, stream st's socket on
+ * zone; kind says whether it is an RTCP port. Packets towards a bypass
+ * zone go to its ring (headers built in the slot's head room).
  */
 static void relay_batch(struct media_engine *me, struct media_stream *st, struct media_sock *ms,
 			unsigned zone, unsigned kind, unsigned n, uint64_t now_us)
 {
-	struct media_side *in = &st->side[zone], *out = &st->side[!zone];
-	uint32_t now_ms = (uint32_t)(now_us / 1000);
-	uint32_t arrival = rtp_units(now_us, in->clock_rate);
-	const struct media_addr *last_dst = NULL;
-	unsigned ntx = 0, nto = 0;
-	socklen_t tolen = 0;
-	int txfd = -1;
-	bool police = me->cfg.policing;
+	struct media_side *in = &st->side[zone];
+	bool ring_out = me->zone[!zone].bypass;
 
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = me->rx[i].msg_len;
 		uint8_t *p = (uint8_t *)me->slots[i] + MEDIA_HEADROOM;
 		const struct media_addr *dst;
+		struct media_addr src;
 		struct media_sock *os;
-		bool rtcp;
 
-		in->packets++;
-		in->bytes += len;
 		if (me->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			in->packets++;
+			in->bytes += len;
 			me->dropped_truncated++;
 			continue;
 		}
-		if (!source_check(me, in, ms, &me->from[i], now_ms)) {
-			in->dropped_source++;
-			me->dropped_source++;
+		media_addr_from_sa(&src, &me->from[i]);
+		os = media_pkt_in(me, st, zone, ms, kind, &src, p, len, now_us, &dst);
+		if (!os)
 			continue;
-		}
-		rtcp = kind == MEDIA_RTCP || media_pkt_is_rtcp(p, len);
-		if (rtcp)
-			in->rtcp_packets++;
-		if (police && !media_bucket_take(&in->bucket[rtcp], now_ms)) {
-			in->dropped_policing++;
-			me->dropped_policing++;
-			continue;
-		}
-		st->last_rx_ms = now_ms;
-		if (!rtcp && media_pkt_is_rtp(p, len)) {
-			uint32_t ts, ssrc;
-
-			memcpy(&ts, p + 4, 4);
-			memcpy(&ssrc, p + 8, 4);
-			media_rtpstat_update(&in->stat, ntohl(ssrc), (uint16_t)(p[2] << 8 | p[3]),
-					     ntohl(ts), arrival, in->clock_rate != 0);
-		}
-		os = route(out, rtcp, &dst);
-		if (!os) {
-			in->dropped_no_dest++;
-			me->dropped_no_dest++;
-			continue;
-		}
-		if (os->fd != txfd && ntx) {
-			flush(me, txfd, ntx, in);
-			ntx = 0;
-		}
-		txfd = os->fd;
-		/* the kernel form of dst, made once per destination and batch (one or two) */
-		if (dst != last_dst) {
-			tolen = media_addr_to_sa(&me->to[nto++], dst, &me->addr[!zone]);
-			last_dst = dst;
-		}
-		me->txiov[ntx].iov_base = p;
-		me->txiov[ntx].iov_len = len;
-		me->tx[ntx].msg_hdr.msg_name = &me->to[nto - 1];
-		me->tx[ntx].msg_hdr.msg_namelen = tolen;
-		me->tx[ntx].msg_hdr.msg_iov = &me->txiov[ntx];
-		me->tx[ntx].msg_hdr.msg_iovlen = 1;
-		ntx++;
+		if (ring_out)
+			media_ring_send(me, in, st, !zone, os, dst, p, len,
+					(uint32_t)(now_us / 1000));
+		else
+			media_txq_add(me, os->fd, in, dst, !zone, p, len);
 	}
-	if (ntx)
-		flush(me, txfd, ntx, in);
+	if (me->ntx)
+		media_txq_flush(me);
+	if (ring_out)
+		media_ring_flush(me);
 }
 
 /* Which of stream st's sockets fd is: its zone and kind. NULL: none (closed meanwhile). */

@@ -64,6 +64,30 @@ static int sock_open(struct media_engine *me, struct media_stream *st, struct me
 }
 
 /*
+ * A bypass zone binds nothing: the pair is reserved and entered in the
+ * zone's port table, which the ring's frames are looked up in.
+ */
+static int side_open_ring(struct media_engine *me, struct media_stream *st, unsigned zone,
+			  struct media_sock *rtcp)
+{
+	struct media_side *sd = &st->side[zone];
+	unsigned pair;
+	int err = media_pool_get(&me->pool[zone], &pair);
+
+	if (err)
+		return err;
+	sd->pair = (uint16_t)pair;
+	sd->reserved = true;
+	if (rtcp) {
+		memset(rtcp, 0, sizeof(*rtcp));
+		rtcp->fd = -1;
+	}
+	sd->rtcp = rtcp;
+	media_zone_port_set(&me->zone[zone], pair, st);
+	return 0;
+}
+
+/*
  * Reserve a pair on zone and bind its RTP port, and its RTCP port into
  * rtcp unless that is NULL (rtcp-mux). A pair whose port is busy goes to
  * the back of the pool and the next is tried, at most once each. ENOSPC:
@@ -75,6 +99,9 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 	struct media_pool *pool = &me->pool[zone];
 	struct media_side *sd = &st->side[zone];
 	unsigned tries = pool->nfree;
+
+	if (me->zone[zone].bypass)
+		return side_open_ring(me, st, zone, rtcp);
 
 	while (tries--) {
 		unsigned pair;
@@ -101,6 +128,7 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 		}
 		sd->pair = (uint16_t)pair;
 		sd->rtcp = rtcp;
+		sd->reserved = true;
 		return 0;
 	}
 	return ENOSPC;
@@ -109,8 +137,9 @@ static int side_open(struct media_engine *me, struct media_stream *st, unsigned 
 /* Close a zone's sockets and give its pair back to the zone's pool. */
 static void side_close(struct media_engine *me, struct media_side *sd, unsigned zone)
 {
-	bool reserved = sd->rtp.fd != -1;
+	bool reserved = sd->reserved;
 
+	sd->reserved = false;
 	sock_close(me, &sd->rtp);
 	if (sd->rtcp) {
 		sock_close(me, sd->rtcp);
@@ -118,8 +147,10 @@ static void side_close(struct media_engine *me, struct media_side *sd, unsigned 
 			mem_deref(sd->rtcp);
 		sd->rtcp = NULL;
 	}
-	if (reserved)
+	if (reserved) {
+		media_zone_port_set(&me->zone[zone], sd->pair, NULL);
 		media_pool_put(&me->pool[zone], sd->pair);
+	}
 }
 
 /* The local RTP port of a zone's side. */
@@ -257,7 +288,14 @@ static void rtcp_bind_late(struct media_engine *me, struct media_stream *st, uns
 	struct media_side *sd = &st->side[zone];
 	uint16_t port = (uint16_t)(side_port(me, sd, zone) + 1);
 	struct media_sock *ms = mem_zalloc(sizeof(*ms), NULL);
-	int err = ms ? sock_open(me, st, ms, zone, port) : ENOMEM;
+	int err = ENOMEM;
+
+	if (ms && me->zone[zone].bypass) {
+		ms->fd = -1;    /* nothing to bind: the port table finds it */
+		err = 0;
+	} else if (ms) {
+		err = sock_open(me, st, ms, zone, port);
+	}
 
 	if (err) {
 		mem_deref(ms);
@@ -354,6 +392,8 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 	}
 	if (!peer->rtcp_mux && !sd->rtcp)
 		rtcp_bind_late(me, st, zone);
+	if (!sd->hold && !sd->nat)
+		media_nh_prepare(me, sd, zone, &sd->sdp_rtp, now);
 	sd->peer_set = true;
 	st->last_rx_ms = now;
 	return 0;
@@ -399,6 +439,7 @@ int media_stream_stats(const struct media_session *s, unsigned idx,
 		st->dropped_source[z] = sd->dropped_source;
 		st->dropped_policing[z] = sd->dropped_policing;
 		st->dropped_no_dest[z] = sd->dropped_no_dest;
+		st->dropped_no_neighbour[z] = media_zone_no_neighbour(s->me, m, z);
 		st->lost[z] = media_rtpstat_lost(&sd->stat);
 		st->jitter_ms[z] = media_rtpstat_jitter_ms(&sd->stat, sd->clock_rate);
 		st->latched[z] = sd->rtp.latched.af != AF_UNSPEC;

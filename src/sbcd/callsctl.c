@@ -209,13 +209,14 @@ static int no_call(uint64_t id, char *err, size_t errlen)
 /* One zone's side of a stream: what was received there and what became of it. */
 static json_t *stream_side_json(const struct media_stream_stats *st, unsigned z)
 {
-	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:f, s:o}",
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:f, s:o}",
 		"port", (int)st->port[z], "packets", (json_int_t)st->packets[z],
 		"bytes", (json_int_t)st->bytes[z], "rtcp_packets", (json_int_t)st->rtcp_packets[z],
 		"relayed", (json_int_t)st->relayed[z],
 		"dropped", "source", (json_int_t)st->dropped_source[z],
 		"policing", (json_int_t)st->dropped_policing[z],
 		"no_dest", (json_int_t)st->dropped_no_dest[z],
+		"no_neighbour", (json_int_t)st->dropped_no_neighbour[z],
 		"lost", (json_int_t)st->lost[z], "jitter_ms", st->jitter_ms[z],
 		"latched", st->latched[z] ? sa_json(&st->latched_addr[z]) : json_null());
 }

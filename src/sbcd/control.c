@@ -17,17 +17,24 @@
 
 static uint64_t started_ms;   /* monotonic, when the control socket opened */
 
-/* One zone as it runs: its name, interface, SIP address (null until resolved) and link state. */
+/*
+ * One zone as it runs: its name, interface, SIP address (null until
+ * resolved), link state, and its media engine ("socket" or "bypass"; with
+ * media_fallback the reason a configured bypass runs the socket engine).
+ */
 static json_t *zone_json(const struct sbcd *s, enum zone_id id)
 {
 	const struct config_zone *zc = config_zone(s->cfg, id);
 	const struct sbcd_zone *z = &s->zones[id];
+	struct media_zone_info zi = { 0 };
 	char ip[INET6_ADDRSTRLEN];
 	bool have = net_sa_ip_str(&z->addr, ip, sizeof(ip)) == 0;
 
-	return json_pack("{s:s, s:s, s:s?, s:b}", "name", config_zone_name(id),
+	media_engine_zone(s->media, id, &zi);
+	return json_pack("{s:s, s:s, s:s?, s:b, s:s, s:s?}", "name", config_zone_name(id),
 			 "interface", zc->interface, "address", have ? ip : NULL,
-			 "link_up", z->link_up);
+			 "link_up", z->link_up, "media", zi.bypass ? "bypass" : "socket",
+			 "media_fallback", zi.fallback);
 }
 
 /* status: version, pid, uptime, configuration file and the zones. */
@@ -169,6 +176,7 @@ static json_t *media_json(const struct media_engine *me)
 	    PUT(o, &st, packets_received) && PUT(o, &st, packets_relayed) &&
 	    PUT(o, &st, dropped_source) && PUT(o, &st, dropped_policing) &&
 	    PUT(o, &st, dropped_no_dest) && PUT(o, &st, dropped_truncated) &&
+	    PUT(o, &st, dropped_no_neighbour) &&
 	    PUT(o, &st, tx_errors) && PUT(o, &st, timeouts) &&
 	    put_u64(o, "ports_in_use_public", st.ports_in_use[ZONE_PUBLIC]) &&
 	    put_u64(o, "ports_in_use_private", st.ports_in_use[ZONE_PRIVATE]))

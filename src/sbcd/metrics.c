@@ -250,6 +250,8 @@ static void media_metrics(struct mtext *m, const struct media_engine *me)
 		  NOLABEL, st.dropped_no_dest);
 	mt_sample(m, "sbc_media_dropped_packets_total", (struct mlabel){ "cause", "truncated" },
 		  NOLABEL, st.dropped_truncated);
+	mt_sample(m, "sbc_media_dropped_packets_total", (struct mlabel){ "cause", "no_neighbour" },
+		  NOLABEL, st.dropped_no_neighbour);
 	mt_sample(m, "sbc_media_dropped_packets_total", (struct mlabel){ "cause", "send_error" },
 		  NOLABEL, st.tx_errors);
 	mt_head(m, "sbc_media_ports_in_use", "gauge", "Relay ports reserved now, by zone.");

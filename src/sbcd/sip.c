@@ -1,6 +1,7 @@
 /* sip: sbcd's SIP stack as it runs: transport input into the transaction layer, its timer, and the B2BUA. */
 #include <errno.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "b2bua/b2bua.h"
@@ -94,9 +95,13 @@ static int media_start(struct sbcd *s)
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		const struct config_zone *zc = config_zone(s->cfg, (enum zone_id)z);
 
+		memset(&mz[z], 0, sizeof(mz[z]));
 		mz[z].addr = s->zones[z].addr;
 		mz[z].port_min = zc->rtp_ports.start;
 		mz[z].port_max = zc->rtp_ports.end;
+		mz[z].bypass = zc->media == CONFIG_MEDIA_BYPASS;
+		snprintf(mz[z].ifname, sizeof(mz[z].ifname), "%s", zc->interface);
+		mz[z].own_addr = zc->media_address.ss;
 	}
 	err = media_engine_alloc(&s->media, s->base, mz, &s->cfg->media);
 	if (err)
@@ -129,8 +134,14 @@ int sbcd_sip_start(struct sbcd *s)
 	bc.txn = s->txn;
 	bc.media = s->media;
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct media_zone_info zi;
+
 		bc.host[z] = s->zones[z].host;
-		bc.media_addr[z] = s->zones[z].addr;
+		/* the zone's SDP address: the owned media_address when bypass runs */
+		if (media_engine_zone(s->media, z, &zi) == 0)
+			bc.media_addr[z] = zi.sdp_addr;
+		else
+			bc.media_addr[z] = s->zones[z].addr;
 	}
 	err = b2bua_alloc(&s->b2bua, &bc);
 	if (err)

@@ -1,4 +1,4 @@
-/* test_media: port pairs, relay, latching, hold, policing, RTP loss and jitter, RTCP, inactivity, OOM. */
+/* test_media: port pairs, relay, latching, hold, policing, RTP loss and jitter, RTCP, inactivity, OOM, the shared packet path, the bypass port table and fallback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1067,6 +1067,190 @@ static void test_memory_per_call(void **state)
 	mem_deref(me);
 }
 
+/*
+ * The per-packet path both backends share (media_pkt_in), called directly:
+ * nothing before the peer is known, latching on an allowed source, the
+ * latched source only afterwards, RTCP to the peer's RTCP port, policing,
+ * and no destination while the other side is on hold.
+ */
+static void test_shared_packet_path(void **state)
+{
+	struct media_engine *me;
+	struct media_session *s;
+	struct media_stream *st;
+	struct media_sock *os;
+	const struct media_addr *dst = NULL;
+	struct sockaddr_storage a0, a1, a1_rtcp;
+	struct media_addr src, other;
+	uint8_t rtp[172] = { 0x80, 0, 0, 1 };
+	uint16_t port[2];
+	uint64_t now = 5000000;
+	unsigned ok = 0, policed = 0;
+
+	(void)state;
+	net_sa_from_str(&a0, "192.0.2.10", 4000);
+	net_sa_from_str(&a1, "192.0.2.20", 5000);
+	net_sa_from_str(&a1_rtcp, "192.0.2.20", 5011);
+	assert_int_equal(media_engine_alloc(&me, base, zones, &mcfg), 0);
+	assert_int_equal(media_session_alloc(&s, me, NULL, NULL), 0);
+	assert_int_equal(media_stream_open(s, 0, false, port), 0);
+	st = s->streams;
+	assert_int_equal(media_addr_set(&src, &a0), 0);
+	other = src;
+	other.ip.v4 ^= htonl(1);
+	/* no peer yet: a source problem */
+	assert_null(media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &src, rtp, sizeof(rtp),
+				 now, &dst));
+	assert_int_equal(st->side[0].dropped_source, 1);
+	peer_set(s, 0, 0, &a0, NULL, 50, false, false);
+	peer_set(s, 0, 1, &a1, &a1_rtcp, 50, false, false);
+	/* another IP does not latch (strict); the peer's does, from any port */
+	assert_null(media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &other, rtp, sizeof(rtp),
+				 now, &dst));
+	media_addr_set_port(&src, 4002);
+	os = media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &src, rtp, sizeof(rtp), now,
+			  &dst);
+	assert_ptr_equal(os, &st->side[1].rtp);
+	assert_int_equal(media_addr_port(dst), 5000);
+	assert_int_equal(media_addr_port(&st->side[0].rtp.latched), 4002);
+	/* latched: the same IP from another port is refused */
+	media_addr_set_port(&src, 4004);
+	assert_null(media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &src, rtp, sizeof(rtp),
+				 now, &dst));
+	assert_int_equal(st->side[0].dropped_source, 3);
+	/* RTCP on the RTCP port goes to the peer's a=rtcp port */
+	media_addr_set_port(&src, 4001);
+	os = media_pkt_in(me, st, 0, st->side[0].rtcp, MEDIA_RTCP, &src, rtp, sizeof(rtp), now,
+			  &dst);
+	assert_ptr_equal(os, st->side[1].rtcp);
+	assert_int_equal(media_addr_port(dst), 5011);
+	assert_int_equal(st->side[0].rtcp_packets, 1);
+	/* policing: 50 pps x 3, a burst of one second's worth, at one instant */
+	media_addr_set_port(&src, 4002);
+	for (unsigned i = 0; i < 400; i++) {
+		if (media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &src, rtp, sizeof(rtp),
+				 now, &dst))
+			ok++;
+		else
+			policed++;
+	}
+	assert_int_equal(ok, 150 - 1);
+	assert_int_equal(policed, 400 - 149);
+	assert_int_equal(st->side[0].dropped_policing, policed);
+	/* the other side on hold: no destination */
+	peer_set(s, 0, 1, &a1, &a1_rtcp, 50, false, true);
+	now += 2000000;
+	assert_null(media_pkt_in(me, st, 0, &st->side[0].rtp, MEDIA_RTP, &src, rtp, sizeof(rtp),
+				 now, &dst));
+	assert_int_equal(st->side[0].dropped_no_dest, 1);
+	assert_int_equal(st->side[0].packets, 1 + 1 + 1 + 1 + 1 + 400 + 1);
+	mem_deref(s);
+	mem_deref(me);
+}
+
+/*
+ * A bypass zone's port table: a stream's pair found in O(1) from either
+ * port (RTCP only when the side has an RTCP port), nothing outside the
+ * range or on a free pair, and the entry gone when the stream closes. The
+ * zone is marked bypass by hand here (no ring: that needs root and a
+ * namespace, tests/integration/test_bypass.py): no packet flows.
+ */
+static void test_port_table(void **state)
+{
+	struct media_engine *me;
+	struct media_session *s;
+	struct media_zone *zn;
+	struct media_sock *ms = NULL;
+	struct media_engine_stats es;
+	unsigned kind = 9;
+	uint16_t p0[2], p1[2];
+
+	(void)state;
+	assert_int_equal(media_engine_alloc(&me, base, zones, &mcfg), 0);
+	zn = &me->zone[0];
+	zn->ports = calloc(me->pool[0].npairs, sizeof(*zn->ports));
+	assert_non_null(zn->ports);
+	zn->bypass = true;
+	assert_int_equal(media_session_alloc(&s, me, NULL, NULL), 0);
+	assert_int_equal(media_stream_open(s, 0, false, p0), 0);
+	assert_int_equal(media_stream_open(s, 1, true, p1), 0);
+	media_engine_stats(me, &es);
+	assert_int_equal(es.sockets, 2 + 1);    /* zone 1 only: RTP+RTCP, RTP */
+	assert_int_equal(es.ports_in_use[0], 4);
+	assert_ptr_equal(media_zone_port_lookup(zn, p0[0], &kind, &ms), s->streams->next);
+	assert_int_equal(kind, MEDIA_RTP);
+	assert_ptr_equal(ms, &s->streams->next->side[0].rtp);
+	assert_ptr_equal(media_zone_port_lookup(zn, (uint16_t)(p0[0] + 1), &kind, &ms),
+			 s->streams->next);
+	assert_int_equal(kind, MEDIA_RTCP);
+	assert_ptr_equal(ms, s->streams->next->side[0].rtcp);
+	assert_int_equal(ms->fd, -1);
+	assert_ptr_equal(media_zone_port_lookup(zn, p1[0], &kind, &ms), s->streams);
+	assert_null(media_zone_port_lookup(zn, (uint16_t)(p1[0] + 1), &kind, &ms));  /* mux */
+	assert_null(media_zone_port_lookup(zn, Z0_MIN - 1, &kind, &ms));
+	assert_null(media_zone_port_lookup(zn, Z0_MAX + 1, &kind, &ms));
+	assert_null(media_zone_port_lookup(zn, 0, &kind, &ms));
+	for (uint16_t p = Z0_MIN; p <= Z0_MAX; p++) {
+		if (p / 2 != p0[0] / 2 && p / 2 != p1[0] / 2)
+			assert_null(media_zone_port_lookup(zn, p, &kind, &ms));
+	}
+	assert_int_equal(media_sock_port(me, &s->streams->side[0], 0, &s->streams->side[0].rtp),
+			 p1[0]);
+	media_stream_close(s, 0);
+	assert_null(media_zone_port_lookup(zn, p0[0], &kind, &ms));
+	media_engine_stats(me, &es);
+	assert_int_equal(es.ports_in_use[0], 2);
+	assert_int_equal(es.dropped_no_neighbour, 0);
+	mem_deref(s);
+	mem_deref(me);
+}
+
+/*
+ * Bypass that cannot start falls back to the socket engine per zone, with
+ * the reason, and the SDP address stays the zone address: an IPv6 owned
+ * address, one the kernel has (127.0.0.1 on lo), an interface without
+ * the subnet.
+ */
+static void test_bypass_fallback(void **state)
+{
+	static const struct {
+		const char *ifname, *own, *why;
+	} cases[] = {
+		{ "lo", "2001:db8::2", "IPv6 media_address not supported" },
+		{ "lo", "127.0.0.1", "127.0.0.1 is configured on the kernel's interface lo" },
+		{ "nosuchif0", "192.0.2.77", "no IPv4 subnet of nosuchif0 contains 192.0.2.77" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct media_zone_cfg zc[MEDIA_ZONES];
+		struct media_zone_info zi;
+		struct media_engine *me;
+		struct media_session *s;
+		uint16_t port[2];
+
+		memcpy(zc, zones, sizeof(zc));
+		zc[0].bypass = true;
+		snprintf(zc[0].ifname, sizeof(zc[0].ifname), "%s", cases[i].ifname);
+		net_sa_from_str(&zc[0].own_addr, cases[i].own, 0);
+		assert_int_equal(media_engine_alloc(&me, base, zc, &mcfg), 0);
+		assert_int_equal(media_engine_zone(me, 0, &zi), 0);
+		assert_false(zi.bypass);
+		assert_non_null(zi.fallback);
+		assert_string_equal(zi.fallback, cases[i].why);
+		assert_true(net_sa_eq(&zi.sdp_addr, &zones[0].addr));
+		assert_int_equal(media_engine_zone(me, 1, &zi), 0);
+		assert_false(zi.bypass);
+		assert_null(zi.fallback);
+		assert_int_equal(media_engine_zone(me, 2, &zi), EINVAL);
+		/* the socket backend runs the zone: ports are bound */
+		assert_int_equal(media_session_alloc(&s, me, NULL, NULL), 0);
+		assert_int_equal(media_stream_open(s, 0, true, port), 0);
+		mem_deref(s);
+		mem_deref(me);
+	}
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct media_engine *me;
@@ -1167,6 +1351,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bucket_wrap_and_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_per_call, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_packet_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bypass_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
 	};
