@@ -3,6 +3,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -130,6 +131,36 @@ class Daemon:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=WAIT)
+
+
+@pytest.mark.skipif(Path("/sys/class/net/wan").exists() and Path("/sys/class/net/lan").exists(),
+                    reason="this machine has wan and lan: run-local would use the board configuration")
+def test_run_local_web_port_taken(tmp_path):
+    """sbc-webd cannot listen (its port is taken): run-local says so, sbcd
+    runs on, and Ctrl-C still stops it cleanly."""
+    webd = Path(SBCD).parent / "sbc-webd"
+    if not webd.exists():
+        pytest.skip("no sbc-webd in the build")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "sbcd").symlink_to(SBCD)
+    (build / "sbc-webd").symlink_to(webd)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.2", 8443))
+    holder.listen(1)
+    d = Daemon([str(ROOT / "tools" / "run-local"), str(build)], merge_stdout=True, cwd=ROOT)
+    try:
+        d.wait_for(r"Ctrl-C to stop")
+        out = "\n".join(d.lines)
+        assert "sbc-webd did not start" in out, out
+        assert "first login" not in out, out
+        assert (build / "run" / "sbcd.sock").exists()      # sbcd runs on
+        assert d.stop(signal.SIGINT) == 0
+        assert not (build / "run" / "sbcd.sock").exists()
+    finally:
+        d.kill()
+        holder.close()
 
 
 @pytest.fixture
