@@ -7,7 +7,7 @@ export const REASONS = [
 	['flood', '#d62728'], ['rate', '#ff7f0e'], ['capacity', '#8c564b'],
 	['user_flood', '#e377c2'], ['scanner', '#1f77b4'], ['enumeration', '#9467bd'],
 	['cracking', '#17becf'], ['malformed', '#7f7f7f'], ['oversized', '#bcbd22'],
-	['toll_fraud', '#2ca02c'],
+	['toll_fraud', '#2ca02c'], ['rtp_source', '#393b79'], ['rtp_policing', '#e7ba52'],
 ];
 const OTHER_COLOUR = '#444444';
 

@@ -141,6 +141,29 @@ void cdr_close(struct b2bua *b)
 }
 
 /*
+ * One stream's counters in the record, each a [public, private] pair by
+ * the zone the packets were received on (as calls.get, docs/b2bua.md).
+ */
+static json_t *stream_record(unsigned idx, const struct media_stream_stats *st)
+{
+#define PAIR(v) (json_int_t)(v)[0], (json_int_t)(v)[1]
+	return json_pack("{s:i, s:[I,I], s:[I,I], s:[I,I], s:[I,I], s:[f,f],"
+			 " s:{s:[I,I], s:[I,I], s:[I,I], s:[I,I]}}",
+			 "stream", (int)idx,
+			 "packets", PAIR(st->packets),
+			 "bytes", PAIR(st->bytes),
+			 "rtcp_packets", PAIR(st->rtcp_packets),
+			 "lost", PAIR(st->lost),
+			 "jitter_ms", st->jitter_ms[0], st->jitter_ms[1],
+			 "dropped",
+			 "source", PAIR(st->dropped_source),
+			 "policing", PAIR(st->dropped_policing),
+			 "no_dest", PAIR(st->dropped_no_dest),
+			 "no_neighbour", PAIR(st->dropped_no_neighbour));
+#undef PAIR
+}
+
+/*
  * The call's record: both legs' Call-IDs, from, to, source, times, cause,
  * media counters. Written with one write(2) on an O_APPEND file, so lines
  * never interleave; made durable by the next sync (at most CDR_SYNC_MS).
@@ -166,12 +189,7 @@ void call_record(struct call *c)
 
 		if (media_stream_stats(c->ms, i, &st))
 			continue;
-		json_array_append_new(media, json_pack("{s:i, s:[I,I], s:[I,I], s:[i,i], s:[f,f]}",
-			"stream", (int)i,
-			"packets", (json_int_t)st.packets[0], (json_int_t)st.packets[1],
-			"bytes", (json_int_t)st.bytes[0], (json_int_t)st.bytes[1],
-			"lost", (int)st.lost[0], (int)st.lost[1],
-			"jitter_ms", st.jitter_ms[0], st.jitter_ms[1]));
+		json_array_append_new(media, stream_record(i, &st));
 	}
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:f, s:i, s:s, s:o}",
 		      "id", (json_int_t)c->id,

@@ -17,7 +17,7 @@ static int64_t unix_s(const struct guard *g, uint64_t now)
 	return ((int64_t)now + g->wall_off_ms) / 1000;
 }
 
-void guard_timeline_add(struct guard *g, enum guard_reason r, uint64_t now)
+void guard_timeline_add(struct guard *g, enum guard_reason r, uint32_t n, uint64_t now)
 {
 	int64_t t = unix_s(g, now), m = t / 60;
 	size_t i = (size_t)(t % GUARD_SECONDS_KEPT), j = (size_t)(m % GUARD_MINUTES_KEPT);
@@ -26,12 +26,12 @@ void guard_timeline_add(struct guard *g, enum guard_reason r, uint64_t now)
 		g->sec_at[i] = t;
 		memset(g->sec[i], 0, sizeof(g->sec[i]));
 	}
-	g->sec[i][r]++;
+	g->sec[i][r] = g->sec[i][r] > UINT32_MAX - n ? UINT32_MAX : g->sec[i][r] + n;
 	if (g->min_at[j] != m) {
 		g->min_at[j] = m;
 		memset(g->min[j], 0, sizeof(g->min[j]));
 	}
-	g->min[j][r]++;
+	g->min[j][r] = g->min[j][r] > UINT32_MAX - n ? UINT32_MAX : g->min[j][r] + n;
 }
 
 /* A packet blocked for r; s (may be NULL) is its source's entry. */
@@ -39,7 +39,7 @@ void guard_count(struct guard *g, struct gsrc *s, enum guard_reason r, uint64_t 
 {
 	g->stats.blocked++;
 	g->stats.reason[r].packets++;
-	guard_timeline_add(g, r, now);
+	guard_timeline_add(g, r, 1, now);
 	if (!s)
 		return;
 	s->blocked++;

@@ -26,6 +26,8 @@ static const char *const reason_names[GUARD_REASON__COUNT] = {
 	[GUARD_MALFORMED] = "malformed",
 	[GUARD_OVERSIZED] = "oversized",
 	[GUARD_TOLL] = "toll_fraud",
+	[GUARD_RTP_SOURCE] = "rtp_source",
+	[GUARD_RTP_POLICING] = "rtp_policing",
 };
 
 const char *guard_reason_name(enum guard_reason r)
@@ -589,6 +591,31 @@ void guard_sent(struct guard *g, const struct sockaddr_storage *dst, const char 
 		return;
 	guard_scan(data, len, true, &sc);
 	behaviour(g, dst, GUARD_ENUM, &sc.to_user, guard_now(g));
+}
+
+/* The growth of one media drop total since the last hand-over, counted under r. */
+static void media_drops_add(struct guard *g, unsigned i, enum guard_reason r, uint64_t total,
+			    uint64_t now)
+{
+	uint64_t n = total >= g->media_seen[i] ? total - g->media_seen[i] : total;
+
+	g->media_seen[i] = total;
+	if (!n)
+		return;
+	g->stats.blocked += n;
+	g->stats.reason[r].packets += n;
+	guard_timeline_add(g, r, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, now);
+}
+
+void guard_media_drops(struct guard *g, uint64_t source, uint64_t policing)
+{
+	uint64_t now;
+
+	if (!g)
+		return;
+	now = guard_now(g);
+	media_drops_add(g, 0, GUARD_RTP_SOURCE, source, now);
+	media_drops_add(g, 1, GUARD_RTP_POLICING, policing, now);
 }
 
 void guard_tick(struct guard *g)

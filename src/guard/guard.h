@@ -22,6 +22,8 @@ enum guard_reason {
 	GUARD_MALFORMED,    /* many unparsable packets: ban */
 	GUARD_OVERSIZED,    /* a packet above max_packet_size: dropped */
 	GUARD_TOLL,         /* INVITEs to international numbers from untrusted sources: ban */
+	GUARD_RTP_SOURCE,   /* media: RTP/RTCP from a source other than the stream's peer (counted) */
+	GUARD_RTP_POLICING, /* media: a stream above its expected packet rate (counted) */
 	GUARD_REASON__COUNT
 };
 
@@ -97,6 +99,14 @@ void guard_event(struct guard *g, const struct sockaddr_storage *src, enum guard
 
 /* Once a second or so: expiry, kernel set, bans file. */
 void guard_tick(struct guard *g);
+/*
+ * The media engine's drop totals since it started (media_engine_stats
+ * dropped_source, dropped_policing): what grew since the last call is
+ * counted as blocked under rtp_source and rtp_policing (totals, timelines;
+ * no source, no ban). Call it about once a second; a total lower than the
+ * last one (a new engine) counts in full.
+ */
+void guard_media_drops(struct guard *g, uint64_t source, uint64_t policing);
 /* Write the bans file now if bans changed (shutdown). */
 int guard_save(struct guard *g);
 

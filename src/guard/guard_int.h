@@ -88,6 +88,7 @@ struct guard {
 	uint64_t cap_ms;                  /* untrusted share of capacity_pps: leaky bucket */
 	uint64_t cap_level;               /* in 1/1000 packets */
 	struct guard_stats stats;
+	uint64_t media_seen[2];           /* media drop totals last handed over: source, policing */
 	/* timelines: slot i holds the second (minute) sec_at[i] (min_at[i]) */
 	int64_t sec_at[GUARD_SECONDS_KEPT];
 	uint32_t sec[GUARD_SECONDS_KEPT][GUARD_REASON__COUNT];
@@ -136,7 +137,7 @@ void guard_ban(struct guard *g, uint64_t h, const struct gkey *k, enum guard_rea
 	       uint64_t now, const char *detail);
 int guard_bans_load(struct guard *g);
 void guard_count(struct guard *g, struct gsrc *s, enum guard_reason r, uint64_t now);
-void guard_timeline_add(struct guard *g, enum guard_reason r, uint64_t now);
+void guard_timeline_add(struct guard *g, enum guard_reason r, uint32_t n, uint64_t now);
 size_t guard_bans_lift(struct guard *g, const struct config_cidr *c);
 
 /* allow.c */

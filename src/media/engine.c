@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 
 #include "media_int.h"
+#include "ring.h"
+#include "stack.h"
 
 /* Destructor: runs after the last session is gone (sessions hold a reference). */
 static void engine_destroy(void *data)
@@ -214,5 +216,23 @@ int media_engine_zone(const struct media_engine *me, unsigned zone, struct media
 	zi->bypass = me->zone[zone].bypass;
 	zi->fallback = me->zone[zone].fallback[0] ? me->zone[zone].fallback : NULL;
 	memcpy(&zi->sdp_addr, &me->addr[zone], media_sa_len(&me->addr[zone]));
+	return 0;
+}
+
+/* The packet ring's and lwIP's counters of a bypass zone (see media.h). */
+int media_engine_zone_io(const struct media_engine *me, unsigned zone, struct ring_stats *rs,
+			 struct stack_stats *ss)
+{
+	const struct media_zone *mz;
+
+	if (!me || zone >= MEDIA_ZONES)
+		return EINVAL;
+	mz = &me->zone[zone];
+	if (!mz->bypass || !mz->ring || !mz->stack)
+		return ENOENT;
+	if (rs)
+		ring_stats(mz->ring, rs);
+	if (ss)
+		stack_stats(mz->stack, ss);
 	return 0;
 }

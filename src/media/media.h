@@ -141,6 +141,15 @@ struct media_zone_info {
 /* EINVAL: no engine or zone out of range. The strings live as long as the engine. */
 int media_engine_zone(const struct media_engine *me, unsigned zone, struct media_zone_info *zi);
 
+/*
+ * A bypass zone's packet ring and lwIP counters (ring.h, stack.h); either
+ * pointer may be NULL. ENOENT: the zone runs the socket backend; EINVAL.
+ */
+struct ring_stats;
+struct stack_stats;
+int media_engine_zone_io(const struct media_engine *me, unsigned zone, struct ring_stats *rs,
+			 struct stack_stats *ss);
+
 /* The RTP packet rate policing expects for a ptime in ms (0: 20 ms): 1000 / ptime, rounded up. */
 uint32_t media_pps_from_ptime(unsigned ptime_ms);
 

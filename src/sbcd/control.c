@@ -8,6 +8,8 @@
 #include "ctl/ctl.h"
 #include "control.h"
 #include "media/media.h"
+#include "media/ring.h"
+#include "media/stack.h"
 #include "sbcd_int.h"
 #include "txn/txn.h"
 
@@ -166,6 +168,53 @@ static json_t *b2bua_json(const struct b2bua *b)
 	return NULL;
 }
 
+static json_t *ring_json(const struct ring_stats *st)
+{
+	json_t *o = json_object();
+
+	if (PUT(o, st, rx_frames) && PUT(o, st, rx_drops) && PUT(o, st, rx_truncated) &&
+	    PUT(o, st, tx_frames) && PUT(o, st, tx_errors) && PUT(o, st, tx_full))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *stack_json(const struct stack_stats *st)
+{
+	json_t *o = json_object();
+
+	if (PUT(o, st, rx_frames) && PUT(o, st, rx_lwip) && PUT(o, st, rx_malformed) &&
+	    PUT(o, st, rx_ethertype) && PUT(o, st, rx_not_ours) && PUT(o, st, rx_l4) &&
+	    PUT(o, st, rx_queue_full) && PUT(o, st, udp_reassembled) &&
+	    PUT(o, st, arp_replies) && PUT(o, st, arp_requests) && PUT(o, st, echo_replies) &&
+	    PUT(o, st, resolved) && PUT(o, st, resolve_failed) && PUT(o, st, tx_frames) &&
+	    PUT(o, st, tx_bytes) && PUT(o, st, tx_errors) && PUT(o, st, tx_suppressed))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+/* {"public": {"ring": {...}, "stack": {...}}, ...}: the zones the bypass backend runs. */
+static json_t *media_zones_json(const struct media_engine *me)
+{
+	json_t *o = json_object();
+
+	for (unsigned z = 0; o && z < MEDIA_ZONES && z < ZONE_COUNT; z++) {
+		struct ring_stats rs;
+		struct stack_stats ss;
+
+		if (media_engine_zone_io(me, z, &rs, &ss))
+			continue;
+		if (json_object_set_new(o, config_zone_name((enum zone_id)z),
+					json_pack("{s:o?, s:o?}", "ring", ring_json(&rs),
+						  "stack", stack_json(&ss)))) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 static json_t *media_json(const struct media_engine *me)
 {
 	struct media_engine_stats st;
@@ -179,7 +228,8 @@ static json_t *media_json(const struct media_engine *me)
 	    PUT(o, &st, dropped_no_neighbour) &&
 	    PUT(o, &st, tx_errors) && PUT(o, &st, timeouts) &&
 	    put_u64(o, "ports_in_use_public", st.ports_in_use[ZONE_PUBLIC]) &&
-	    put_u64(o, "ports_in_use_private", st.ports_in_use[ZONE_PRIVATE]))
+	    put_u64(o, "ports_in_use_private", st.ports_in_use[ZONE_PRIVATE]) &&
+	    json_object_set_new(o, "zones", media_zones_json(me)) == 0)
 		return o;
 	json_decref(o);
 	return NULL;

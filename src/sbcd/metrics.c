@@ -8,6 +8,8 @@
 #include "b2bua/b2bua.h"
 #include "guard/guard.h"
 #include "media/media.h"
+#include "media/ring.h"
+#include "media/stack.h"
 #include "sbcd_int.h"
 #include "txn/txn.h"
 
@@ -261,6 +263,40 @@ static void media_metrics(struct mtext *m, const struct media_engine *me)
 			  st.ports_in_use[z]);
 }
 
+/* The packet ring's and lwIP's counters of the zones the bypass backend runs (none: nothing). */
+static void media_io_metrics(struct mtext *m, const struct media_engine *me)
+{
+	struct ring_stats rs[MEDIA_ZONES];
+	struct stack_stats ss[MEDIA_ZONES];
+	bool on[MEDIA_ZONES], any = false;
+	unsigned z;
+
+	for (z = 0; z < MEDIA_ZONES && z < ZONE_COUNT; z++) {
+		on[z] = media_engine_zone_io(me, z, &rs[z], &ss[z]) == 0;
+		any |= on[z];
+	}
+	if (!any)
+		return;
+	mt_head(m, "sbc_media_ring_rx_drops_total", "counter",
+		"Frames the kernel dropped because a bypass zone's receive ring was full.");
+	for (z = 0; z < MEDIA_ZONES && z < ZONE_COUNT; z++)
+		if (on[z])
+			mt_sample(m, "sbc_media_ring_rx_drops_total",
+				  (struct mlabel){ "zone", config_zone_name((enum zone_id)z) },
+				  NOLABEL, rs[z].rx_drops);
+	mt_head(m, "sbc_media_stack_frames_total", "counter",
+		"Frames of a bypass zone's slow path (lwIP), by what happened to them.");
+	for (z = 0; z < MEDIA_ZONES && z < ZONE_COUNT; z++) {
+		static const char *const what[] = { "received", "to_lwip", "sent", "suppressed" };
+		uint64_t v[] = { ss[z].rx_frames, ss[z].rx_lwip, ss[z].tx_frames, ss[z].tx_suppressed };
+
+		for (unsigned i = 0; on[z] && i < sizeof(v) / sizeof(v[0]); i++)
+			mt_sample(m, "sbc_media_stack_frames_total",
+				  (struct mlabel){ "zone", config_zone_name((enum zone_id)z) },
+				  (struct mlabel){ "what", what[i] }, v[i]);
+	}
+}
+
 static void txn_metrics(struct mtext *m, const struct txn_layer *tl)
 {
 	struct txn_stats st;
@@ -286,6 +322,7 @@ int sbcd_metrics_render(const struct sbcd *s, uint64_t uptime_s, char **textp, s
 	call_metrics(&m, s->b2bua);
 	guard_metrics(&m, s->guard);
 	media_metrics(&m, s->media);
+	media_io_metrics(&m, s->media);
 	txn_metrics(&m, s->txn);
 	if (m.err) {
 		free(m.p);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "guard/guard.h"
+#include "media/media.h"
 #include "sbcd_int.h"
 
 static bool police_pre(const struct sockaddr_storage *src, const char *data, size_t len, void *arg)
@@ -25,11 +26,23 @@ static void police_sent(const struct sockaddr_storage *dst, const char *data, si
 	guard_sent(arg, dst, data, len);
 }
 
+/*
+ * Once a second: the guard's own work, and the media engine's drops
+ * (wrong source, policing) handed over as increments; the engine counts
+ * per stream on its hot path and never calls the guard per packet.
+ */
 static void on_guard_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct sbcd *s = arg;
+	struct media_engine_stats st;
+
 	(void)fd;
 	(void)what;
-	guard_tick(arg);
+	if (s->media) {
+		media_engine_stats(s->media, &st);
+		guard_media_drops(s->guard, st.dropped_source, st.dropped_policing);
+	}
+	guard_tick(s->guard);
 }
 
 int sbcd_guard_start(struct sbcd *s)
@@ -49,7 +62,7 @@ int sbcd_guard_start(struct sbcd *s)
 		log_error("guard: %s", strerror(err));
 		return err;
 	}
-	s->ev_guard = event_new(s->base, -1, EV_PERSIST, on_guard_tick, s->guard);
+	s->ev_guard = event_new(s->base, -1, EV_PERSIST, on_guard_tick, s);
 	if (!s->ev_guard || event_add(s->ev_guard, &second) == -1)
 		return ENOMEM;
 	p.arg = s->guard;

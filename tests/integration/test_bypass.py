@@ -19,6 +19,9 @@ leaves only a partial checksum, which a wire never carries.
   test_wrong_source_dropped    (c) RTP from another pub address: dropped, `source`
   test_policing                (d) one stream at 10x its rate policed, another kept whole
   test_reinvite_moves_port     (e) a re-INVITE moves the phone's port: packets follow
+  test_sipp_pcap_call          (g) real peers: sipp plays RTP from a pcap, a sipp UAS
+                               echoes it; both far sides get it, calls.get and the
+                               call record count it
   test_fallback_*              (f) bypass refused (the address is on the kernel):
                                status says socket + why, calls still relay
 """
@@ -29,6 +32,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 import uuid
 
@@ -39,6 +43,9 @@ if __name__ != "__main__":
     from conftest_netns import sbcd_problems
     from ctlclient import ok
     from netns import SBC_WAN, wait_for
+    from test_metrics import parse as metrics_parse, value as metric
+    from test_sbcctl import control_socket, sbcctl
+    from test_sbcctl import ok as sbcctl_ok, rows as sbcctl_rows
 
 PHONE = "203.0.113.11"
 OTHER = "203.0.113.12"            # another public address: an injector
@@ -366,6 +373,33 @@ def rtp_result(proc):
     return wait_key(proc, "sent")
 
 
+def cdrs(net):
+    path = os.path.join(net.tmpdir, "data", "calls.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(ln) for ln in f if ln.strip()]
+
+
+def last_cdr(net, n=1):
+    """The n-th call record once written (sbcd writes it when the call ends)."""
+    return wait_for(lambda: cdrs(net)[n - 1] if len(cdrs(net)) >= n else None, 10,
+                    "call record %d" % n)
+
+
+def guard_reason(net, reason):
+    return ok(net, "guard.stats")["reasons"][reason]["packets"]
+
+
+def wait_guard_reason(net, reason, want):
+    """The guard takes the media drops once a second: wait for want (bounded),
+    then make sure a later hand-over does not add more."""
+    wait_for(lambda: guard_reason(net, reason) >= want or None, 10,
+             "guard.stats %s reaching %d (%d)" % (reason, want, guard_reason(net, reason)))
+    time.sleep(1.2)
+    return guard_reason(net, reason)
+
+
 def the_call(net):
     calls = ok(net, "calls")["calls"]
     assert len(calls) >= 1, calls
@@ -428,7 +462,27 @@ def test_rtp_both_ways(bnet, sbcd):
                                    "no_neighbour": 0}, st
     media = ok(bnet, "stats")["media"]
     assert media["packets_relayed"] >= 200 and media["dropped_no_neighbour"] == 0, media
+    # the rings and lwIP of both bypass zones: every relayed frame came in and went out by a ring
+    assert set(media["zones"]) == {"public", "private"}, media
+    for z in ("public", "private"):
+        ring, stack = media["zones"][z]["ring"], media["zones"][z]["stack"]
+        assert ring["rx_frames"] >= 100 and ring["tx_frames"] >= 100, (z, ring)
+        assert ring["rx_drops"] == 0 and ring["tx_full"] == 0, (z, ring)
+        assert stack["arp_requests"] >= 1 or stack["arp_replies"] >= 1, (z, stack)
+    fams = metrics_parse(ok(bnet, "metrics")["text"])
+    for z in ("public", "private"):
+        assert metric(fams, "sbc_media_ring_rx_drops_total", zone=z) == 0
+        assert metric(fams, "sbc_media_stack_frames_total", zone=z, what="received") >= 1
     c.bye()
+    # the call record: per stream and zone what calls.get said, RTP of 172 bytes
+    rec = last_cdr(bnet)
+    assert rec["final"] == 200 and len(rec["media"]) == 1, rec
+    m = rec["media"][0]
+    assert m["packets"] == [100, 100] and m["bytes"] == [100 * 172, 100 * 172], m
+    assert m["rtcp_packets"] == [0, 0] and m["lost"] == [0, 0], m
+    assert m["dropped"] == {"source": [0, 0], "policing": [0, 0], "no_dest": [0, 0],
+                            "no_neighbour": [0, 0]}, m
+    assert all(0 <= j < 100 for j in m["jitter_ms"]), m
 
 
 def test_arp_and_ping(bnet, sbcd):
@@ -480,6 +534,7 @@ def test_wrong_source_dropped(bnet, sbcd):
     c = Call(bnet, uas)
     ra, rb = relay_both_ways(bnet, c, count=50)
     assert rb["from"] == {"%s:%d" % tuple(c.offer): 50}, rb
+    before = wait_guard_reason(bnet, "rtp_source", 0)
     inj = rtp(bnet, "pub", "%s:%d" % (OTHER, 7100), "%s:%d" % tuple(c.answer), 30,
               interval=0.005, linger=0.5, ssrc=0x6666)
     r = rtp_result(inj)
@@ -487,7 +542,20 @@ def test_wrong_source_dropped(bnet, sbcd):
     st = streams(bnet, the_call(bnet)[0]["id"])[0]
     assert st["public"]["dropped"]["source"] == 30, st
     assert st["public"]["relayed"] == 50, st
+    # the guard's statistics count them too, exactly, under rtp_source
+    assert wait_guard_reason(bnet, "rtp_source", before + 30) == before + 30
+    tl = ok(bnet, "guard.timeline", {"scale": "second"})["reasons"]
+    assert sum(tl["rtp_source"]) == before + 30, [x for x in tl["rtp_source"] if x]
+    fams = metrics_parse(ok(bnet, "metrics")["text"])
+    assert metric(fams, "sbc_guard_blocked_packets_total", reason="rtp_source") == before + 30
+    assert ok(bnet, "guard.bans") == [], "a media source was banned"
+    out = sbcctl_ok(sbcctl(control_socket(bnet), "guard", "stats"))
+    row = [r for r in sbcctl_rows(out) if r[0] == "rtp_source"]
+    assert row and row[0][1:3] == [str(before + 30), "0"], out
     c.bye()
+    rec = last_cdr(bnet)
+    assert rec["media"][0]["dropped"]["source"] == [30, 0], rec
+    assert rec["media"][0]["packets"] == [50 + 30, 50], rec
 
 
 def test_policing(bnet, sbcd):
@@ -519,8 +587,79 @@ def test_policing(bnet, sbcd):
     assert s1["received"] == flooded[0]["relayed"], (s1, by_call)
     assert calmed[0]["dropped"]["policing"] == 0 and s2["received"] == rc["sent"] == 100, \
         (s2, by_call)
+    policed = sum(v["dropped"]["policing"] for v in by_call.values())
+    assert wait_guard_reason(bnet, "rtp_policing", policed) == policed, by_call
     c1.bye()
     c2.bye()
+
+
+SIPP_MEDIA_PORT = 6000
+
+
+def test_sipp_pcap_call(bnet, sbcd):
+    """(g) real peers: sipp in pub plays 1 s of PCMU from a pcap
+    (rtp_uac.xml, play_pcap_audio), a sipp UAS at the core echoes it
+    (-rtp_echo). Each far side receives the packets from the zone's media
+    address and the relay port its SDP named; calls.get counts both ways
+    during the call, and the call record's counts equal what arrived."""
+    pytest.importorskip("scapy")
+    from test_calls import RTP_PACKETS, _udp_flows, write_rtp_pcap
+    pcap = write_rtp_pcap(os.path.join(bnet.tmpdir, "g711.pcap"))
+    callee = bnet.sipp_bg("priv", ["-sf", netns.sipp_scenario("call_uas.xml"), "-m", "1",
+                                   "-t", "u1", "-i", PBX_IP, "-p", str(SIP_PORT), "-mi", PBX_IP,
+                                   "-rtp_echo", "-mp", str(SIPP_MEDIA_PORT),
+                                   "-timeout", "60s", "-timeout_error"], name="callee")
+    argv = ["-sf", netns.sipp_scenario("rtp_uac.xml"), "-s", "alice",
+            "-key", "dest", "%s:%d" % (SBC_WAN, SIP_PORT), "-key", "pcap", pcap,
+            "-m", "1", "-t", "u1", "-i", PHONE, "-p", str(SIP_PORT), "-mi", PHONE,
+            "-mp", str(SIPP_MEDIA_PORT), "%s:%d" % (SBC_WAN, SIP_PORT)]
+    rtp_filter = "udp and not port 5060"
+    seen = []
+    with bnet.tshark("pub", "eth0", rtp_filter, name="rtp-phone") as at_phone, \
+            bnet.tshark("priv", "eth0", rtp_filter, name="rtp-pbx") as at_pbx:
+        done = threading.Event()
+
+        def watch():
+            # calls.get while the call is up (bounded by the caller's run)
+            while not done.is_set():
+                for call in ok(bnet, "calls")["calls"]:
+                    try:
+                        st = streams(bnet, call["id"])
+                    except AssertionError:
+                        continue
+                    if st:
+                        seen.append(st[0])
+                time.sleep(0.2)
+        t = threading.Thread(target=watch, daemon=True)
+        t.start()
+        try:
+            caller = bnet.sipp("pub", argv, timeout=30, name="caller")
+        finally:
+            done.set()
+            t.join(10)
+        callee_res = callee.result(timeout=60)
+    assert caller.rc == 0, "caller: " + caller.describe()
+    assert callee_res.rc == 0, "callee: " + callee_res.describe()
+    rec = last_cdr(bnet)
+    m = rec["media"][0]
+    flows_pbx, flows_phone = _udp_flows(at_pbx.path), _udp_flows(at_phone.path)
+    # what reached each far side came from the zone's media address (the bypass engine)
+    to_pbx = {k: v for k, v in flows_pbx.items()
+              if k[0] == MEDIA_PRIV and k[2] == PBX_IP and k[3] == str(SIPP_MEDIA_PORT)}
+    to_phone = {k: v for k, v in flows_phone.items()
+                if k[0] == MEDIA_PUB and k[2] == PHONE and k[3] == str(SIPP_MEDIA_PORT)}
+    assert len(to_pbx) == 1 and len(to_phone) == 1, (flows_pbx, flows_phone)
+    got_pbx, got_phone = sum(to_pbx.values()), sum(to_phone.values())
+    assert got_pbx == RTP_PACKETS, flows_pbx
+    assert got_phone >= RTP_PACKETS * 0.8, flows_phone
+    # nothing came from the kernel's addresses (the socket engine)
+    assert not [k for k in flows_pbx if k[0] == "10.20.0.1"], flows_pbx
+    assert not [k for k in flows_phone if k[0] == SBC_WAN], flows_phone
+    # calls.get during the call counted both ways; the record equals what arrived
+    assert seen and max(s["public"]["packets"] for s in seen) > 0, seen[-1:]
+    assert max(s["private"]["packets"] for s in seen) > 0, seen[-1:]
+    assert m["packets"] == [got_pbx, got_phone], (m, got_pbx, got_phone)
+    assert m["dropped"]["source"] == [0, 0] and m["dropped"]["no_neighbour"] == [0, 0], m
 
 
 def test_reinvite_moves_port(bnet, sbcd):

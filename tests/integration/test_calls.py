@@ -689,6 +689,12 @@ def test_rtp_relayed_both_ways(testnet, sbcd, d):
     # everything sbcd received on one zone reached the other side, and no more
     assert received[caller_zone] == to_callee, (received, to_callee)
     assert received[callee_zone] == to_caller, (received, to_caller)
+    # 172 bytes of RTP a packet, no RTCP, nothing dropped, nothing lost
+    m = rec["media"][0]
+    assert m["bytes"] == [172 * n for n in received], m
+    assert m["rtcp_packets"] == [0, 0] and m["lost"] == [0, 0], m
+    assert m["dropped"] == {"source": [0, 0], "policing": [0, 0], "no_dest": [0, 0],
+                            "no_neighbour": [0, 0]}, m
 
 
 def test_rtp_resumes_after_hold(testnet, sbcd):

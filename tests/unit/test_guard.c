@@ -2088,6 +2088,49 @@ static void test_timeline(void **state)
 	put(g);
 }
 
+/*
+ * The media engine's drop totals: only the growth since the last hand-over
+ * is counted, under rtp_source and rtp_policing (totals, blocked,
+ * timelines), with no source and no ban; a total that went down (a new
+ * engine) counts in full.
+ */
+static void test_media_drops(void **state)
+{
+	struct guard *g = guard_make("", NULL, NULL);
+	const struct guard_stats *st = guard_stats(g);
+	const uint32_t *src, *pol;
+	int64_t end;
+
+	(void)state;
+	assert_string_equal(guard_reason_name(GUARD_RTP_SOURCE), "rtp_source");
+	assert_string_equal(guard_reason_name(GUARD_RTP_POLICING), "rtp_policing");
+	guard_media_drops(g, 0, 0);
+	assert_int_equal(st->blocked, 0);
+	guard_media_drops(g, 7, 3);
+	guard_media_drops(g, 7, 3);          /* nothing new */
+	guard_media_drops(g, 12, 3);
+	assert_int_equal(st->reason[GUARD_RTP_SOURCE].packets, 12);
+	assert_int_equal(st->reason[GUARD_RTP_POLICING].packets, 3);
+	assert_int_equal(st->reason[GUARD_RTP_SOURCE].sources, 0);
+	assert_int_equal(st->blocked, 15);
+	guard_media_drops(g, 2, 3);          /* the engine started again */
+	assert_int_equal(st->reason[GUARD_RTP_SOURCE].packets, 14);
+	assert_int_equal(st->reason[GUARD_RTP_POLICING].packets, 3);
+	assert_int_equal(st->bans, 0);
+	assert_int_equal(guard_bans(g, NULL, 0), 0);
+	assert_int_equal(guard_sources(g), 0);
+	guard_timeline(g, GUARD_SECONDS, tl, GUARD_SECONDS_KEPT, &end);
+	src = tl + GUARD_RTP_SOURCE * GUARD_SECONDS_KEPT;
+	pol = tl + GUARD_RTP_POLICING * GUARD_SECONDS_KEPT;
+	assert_int_equal(src[599] + src[598], 14);
+	assert_int_equal(pol[599] + pol[598], 3);
+	guard_timeline(g, GUARD_MINUTES, tl, GUARD_MINUTES_KEPT, &end);
+	src = tl + GUARD_RTP_SOURCE * GUARD_MINUTES_KEPT;
+	assert_int_equal(src[1439] + src[1438], 14);
+	guard_media_drops(NULL, 1, 1);       /* no guard: nothing happens */
+	put(g);
+}
+
 /* ---- IPv6, disabled, reload, allocation ---- */
 
 static void test_ipv6(void **state)
@@ -2237,6 +2280,7 @@ int main(void)
 		T(test_stats_sources),
 		T(test_top),
 		T(test_timeline),
+		T(test_media_drops),
 		T(test_ipv6),
 		T(test_disabled),
 		T(test_apply),
