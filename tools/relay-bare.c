@@ -21,18 +21,6 @@ static void stop_h(int sig)
 	stopping = 1;
 }
 
-static int parse_addr(struct sockaddr_storage *sa, const char *s)
-{
-	char ip[64];
-	const char *colon = strrchr(s, ':');
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
-		return EINVAL;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	return net_sa_from_str(sa, ip, (uint16_t)atoi(colon + 1));
-}
-
 static int bound_socket(const struct sockaddr_storage *sa)
 {
 	int fd = socket(sa->ss_family, SOCK_DGRAM, 0), buf = 4 * 1024 * 1024;
@@ -63,8 +51,8 @@ int main(int argc, char **argv)
 	uint64_t end, received = 0, relayed = 0, errors = 0;
 	int ifd, ofd;
 
-	if (argc != 5 || parse_addr(&in, argv[1]) || parse_addr(&out, argv[2]) ||
-	    parse_addr(&to, argv[3])) {
+	if (argc != 5 || net_sa_from_endpoint(&in, argv[1]) || net_sa_from_endpoint(&out, argv[2]) ||
+	    net_sa_from_endpoint(&to, argv[3])) {
 		fprintf(stderr, "usage: relay-bare IN_IP:PORT OUT_IP:PORT TO_IP:PORT SECONDS\n");
 		return 2;
 	}

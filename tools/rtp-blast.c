@@ -44,34 +44,13 @@ static void usage(void)
 	exit(2);
 }
 
-/* "IP" or "IP:PORT" into sa. */
-static int parse_addr(struct sockaddr_storage *sa, const char *s)
-{
-	char ip[64];
-	const char *colon = strrchr(s, ':');
-	unsigned port = 0;
-
-	if (colon) {
-		if ((size_t)(colon - s) >= sizeof(ip))
-			return EINVAL;
-		memcpy(ip, s, (size_t)(colon - s));
-		ip[colon - s] = '\0';
-		port = (unsigned)atoi(colon + 1);
-	} else {
-		if (strlen(s) >= sizeof(ip))
-			return EINVAL;
-		memcpy(ip, s, strlen(s) + 1);
-	}
-	return net_sa_from_str(sa, ip, (uint16_t)port);
-}
-
 /* Destination ports: a file with one port a line, or FIRST+STEPxCOUNT. */
 static int load_ports(const char *dst, const char *spec)
 {
 	struct sockaddr_storage base;
 	unsigned first, step, count;
 
-	if (parse_addr(&base, dst))
+	if (net_sa_from_endpoint(&base, dst))
 		return EINVAL;
 	if (sscanf(spec, "%u+%ux%u", &first, &step, &count) == 3) {
 		for (unsigned i = 0; i < count && ndsts < MAX_DSTS; i++) {
@@ -131,7 +110,7 @@ static int run_send(const struct opts *o)
 	if (!o->src || !o->dst || !o->ports || !o->rate || o->size < RTP_STAMP_OFF + 8 ||
 	    o->size > PKT_MAX)
 		usage();
-	if (parse_addr(&src, o->src) || load_ports(o->dst, o->ports)) {
+	if (net_sa_from_endpoint(&src, o->src) || load_ports(o->dst, o->ports)) {
 		fprintf(stderr, "rtp-blast: bad src, dst or ports\n");
 		return 1;
 	}
@@ -209,7 +188,7 @@ static int run_sink(const struct opts *o)
 	uint64_t start, end, first = 0, last = 0, n = 0, bytes = 0, now;
 	int fd;
 
-	if (!o->bind || parse_addr(&local, o->bind))
+	if (!o->bind || net_sa_from_endpoint(&local, o->bind))
 		usage();
 	fd = udp_socket(&local);
 	if (fd == -1) {

@@ -55,18 +55,6 @@ static void usage(void)
 	exit(2);
 }
 
-static int parse_addr(struct sockaddr_storage *sa, const char *s)
-{
-	char ip[64];
-	const char *colon = strrchr(s, ':');
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
-		return EINVAL;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	return net_sa_from_str(sa, ip, (uint16_t)atoi(colon + 1));
-}
-
 /* RFC 3550 A.1, simplified: a sequence number 0x8000 behind the last one starts a new cycle. */
 static void seq_update(struct sink *k, struct stream *s, uint16_t seq)
 {
@@ -222,7 +210,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!bind_s || seconds <= 0 || parse_addr(&local, bind_s))
+	if (!bind_s || seconds <= 0 || net_sa_from_endpoint(&local, bind_s))
 		usage();
 	k.st = calloc(MAX_STREAMS, sizeof(*k.st));
 	k.hist = calloc(HIST_US, sizeof(*k.hist));

@@ -16,6 +16,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 enum { NET_ADDRSTRLEN = 64 };   /* "[v6]:port" with room */
 
 int net_sa_from_str(struct sockaddr_storage *sa, const char *ip, uint16_t port);
+int net_sa_from_endpoint(struct sockaddr_storage *sa, const char *s);   /* "IP[:PORT]", "[IPV6][:PORT]" */
 int net_sa_from_pl(struct sockaddr_storage *sa, const struct pl *ip, uint16_t port);
 uint16_t net_sa_port(const struct sockaddr_storage *sa);
 void net_sa_set_port(struct sockaddr_storage *sa, uint16_t port);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "net.h"
@@ -24,6 +25,43 @@ int net_sa_from_str(struct sockaddr_storage *sa, const char *ip, uint16_t port)
 		return 0;
 	}
 	return EINVAL;
+}
+
+/*
+ * "IP", "IP:PORT", "[IPV6]" or "[IPV6]:PORT" (a bare IPv6 address has no
+ * port); the port is decimal digits, 0-65535, and 0 when absent. EINVAL
+ * for anything else.
+ */
+int net_sa_from_endpoint(struct sockaddr_storage *sa, const char *s)
+{
+	char ip[INET6_ADDRSTRLEN + 1];
+	const char *end, *port = NULL;
+	unsigned long p = 0;
+
+	if (*s == '[') {
+		end = strchr(++s, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return EINVAL;
+		port = end[1] ? end + 2 : NULL;
+	} else {
+		end = strchr(s, ':');
+		if (end && strchr(end + 1, ':'))   /* a bare IPv6 address */
+			end = NULL;
+		port = end ? end + 1 : NULL;
+		end = end ? end : s + strlen(s);
+	}
+	if ((size_t)(end - s) >= sizeof(ip))
+		return EINVAL;
+	memcpy(ip, s, (size_t)(end - s));
+	ip[end - s] = '\0';
+	if (port) {
+		if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5)
+			return EINVAL;
+		p = strtoul(port, NULL, 10);
+		if (p > 65535)
+			return EINVAL;
+	}
+	return net_sa_from_str(sa, ip, (uint16_t)p);
 }
 
 int net_sa_from_pl(struct sockaddr_storage *sa, const struct pl *ip, uint16_t port)

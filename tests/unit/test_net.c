@@ -78,6 +78,25 @@ static void test_sa(void **state)
 	assert_string_equal(net_sa_str(&c, buf, sizeof(buf)), "[2001:db8::1]:5062");
 	assert_false(net_sa_eq_ip(&a, &c));
 	assert_int_equal(net_sa_from_str(&c, "not-an-ip", 1), EINVAL);
+
+	/* endpoints: IP[:PORT], [IPV6][:PORT], a bare IPv6 address */
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1:5061"), 0);
+	assert_true(net_sa_eq(&c, &b));
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1"), 0);
+	assert_int_equal(net_sa_port(&c), 0);
+	assert_int_equal(net_sa_from_endpoint(&c, "[2001:db8::1]:65535"), 0);
+	assert_int_equal(c.ss_family, AF_INET6);
+	assert_int_equal(net_sa_port(&c), 65535);
+	assert_int_equal(net_sa_from_endpoint(&c, "2001:db8::1"), 0);
+	assert_int_equal(net_sa_port(&c), 0);
+	assert_int_equal(net_sa_from_endpoint(&c, "[2001:db8::1]"), 0);
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1:65536"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1:"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1:5x"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "203.0.113.1:-1"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "[2001:db8::1]x"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "[2001:db8::1"), EINVAL);
+	assert_int_equal(net_sa_from_endpoint(&c, "host:80"), EINVAL);
 	assert_int_equal(net_sa_from_str(&c, "0.0.0.0", 1), 0);
 	assert_true(net_sa_is_any(&c));
 	assert_int_equal(net_sa_hash(&a), net_sa_hash(&a));
