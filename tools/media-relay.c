@@ -1,4 +1,4 @@
-/* media-relay: drives the socket media engine without SIP for bench-rtp: N sessions with known peers, counters at the end. */
+/* media-relay: drives the media engine (sockets or bypass per zone) without SIP for bench-rtp: N sessions with known peers, counters at the end. */
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -8,13 +8,15 @@
 #include <sys/resource.h>
 
 #include "media/media.h"
+#include "media/ring.h"
 #include "net/net.h"
 #include "util/util.h"
 
 struct opts {
 	const char *pub, *priv, *peer_pub, *peer_priv, *ports_file;
+	const char *ifname[MEDIA_ZONES], *own[MEDIA_ZONES];
 	unsigned pub_min, pub_max, priv_min, priv_max, streams, pps;
-	bool mux, single, policing, strict;
+	bool mux, single, policing, strict, bypass[MEDIA_ZONES], busy;
 	double seconds;
 };
 
@@ -23,20 +25,25 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: media-relay pub=IP priv=IP pub_ports=A-B priv_ports=A-B streams=N\n"
 		"       peer_pub=IP:PORT peer_priv=IP:PORT seconds=S ports_file=FILE\n"
-		"       [pps=50] [mux=0] [single=0] [policing=1] [strict=1]\n");
+		"       [pps=50] [mux=0] [single=0] [policing=1] [strict=1]\n"
+		"       [bypass=none|pub|priv|both pub_if=IF own_pub=IP priv_if=IF own_priv=IP]\n"
+		"       [busy=0]\n");
 	exit(2);
 }
 
-static int parse_addr(struct sockaddr_storage *sa, const char *s)
+/* bypass=none|pub|priv|both: the zones run by the bypass engine (as `media = bypass`). */
+static void parse_bypass(struct opts *o, const char *v)
 {
-	char ip[64];
-	const char *colon = strrchr(s, ':');
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
-		return net_sa_from_str(sa, s, 0);
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	return net_sa_from_str(sa, ip, (uint16_t)atoi(colon + 1));
+	if (!strcmp(v, "none"))
+		o->bypass[0] = o->bypass[1] = false;
+	else if (!strcmp(v, "pub"))
+		o->bypass[0] = true;
+	else if (!strcmp(v, "priv"))
+		o->bypass[1] = true;
+	else if (!strcmp(v, "both"))
+		o->bypass[0] = o->bypass[1] = true;
+	else
+		usage();
 }
 
 static void parse(struct opts *o, int argc, char **argv)
@@ -77,12 +84,61 @@ static void parse(struct opts *o, int argc, char **argv)
 			o->strict = atoi(v) != 0;
 		else if (!strcmp(k, "seconds"))
 			o->seconds = atof(v);
+		else if (!strcmp(k, "bypass"))
+			parse_bypass(o, v);
+		else if (!strcmp(k, "pub_if"))
+			o->ifname[0] = v;
+		else if (!strcmp(k, "priv_if"))
+			o->ifname[1] = v;
+		else if (!strcmp(k, "own_pub"))
+			o->own[0] = v;
+		else if (!strcmp(k, "own_priv"))
+			o->own[1] = v;
+		else if (!strcmp(k, "busy"))
+			o->busy = atoi(v) != 0;
 		else
 			usage();
 	}
+	for (unsigned z = 0; z < MEDIA_ZONES; z++)
+		if (o->bypass[z] && (!o->ifname[z] || !o->own[z]))
+			usage();
 	if (!o->pub || !o->priv || !o->peer_pub || !o->peer_priv || !o->ports_file ||
 	    !o->streams || !o->pub_max || !o->priv_max)
 		usage();
+}
+
+/* The bypass zones' interface and owned address, as sbcd's media_start sets them from the config. */
+static int zone_bypass(struct media_zone_cfg *zones, const struct opts *o)
+{
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		if (!o->bypass[z])
+			continue;
+		zones[z].bypass = true;
+		if (snprintf(zones[z].ifname, sizeof(zones[z].ifname), "%s", o->ifname[z]) >=
+		    (int)sizeof(zones[z].ifname))
+			return ENAMETOOLONG;
+		if (net_sa_from_str(&zones[z].own_addr, o->own[z], 0))
+			return EINVAL;
+	}
+	return 0;
+}
+
+/* A zone asked to run bypass that fell back to sockets would measure the wrong engine: refuse. */
+static int check_zones(const struct media_engine *me, const struct opts *o)
+{
+	static const char *const name[MEDIA_ZONES] = { "public", "private" };
+	struct media_zone_info zi;
+
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		if (media_engine_zone(me, z, &zi))
+			return EINVAL;
+		if (o->bypass[z] && !zi.bypass) {
+			fprintf(stderr, "media-relay: %s zone: bypass unavailable (%s)\n", name[z],
+				zi.fallback ? zi.fallback : "?");
+			return ENODEV;
+		}
+	}
+	return 0;
 }
 
 static void stop_h(evutil_socket_t fd, short what, void *arg)
@@ -90,6 +146,38 @@ static void stop_h(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	event_base_loopbreak(arg);
+}
+
+/* Each bypass zone's ring counters. */
+static void print_rings(struct media_engine *me)
+{
+	static const char *const name[MEDIA_ZONES] = { "pub", "priv" };
+
+	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
+		struct ring_stats rs;
+
+		if (media_engine_zone_io(me, z, &rs, NULL))
+			continue;    /* not a bypass zone */
+		printf("ring %s: rx_frames=%llu rx_drops=%llu rx_truncated=%llu tx_frames=%llu "
+		       "tx_errors=%llu tx_full=%llu\n", name[z], (unsigned long long)rs.rx_frames,
+		       (unsigned long long)rs.rx_drops, (unsigned long long)rs.rx_truncated,
+		       (unsigned long long)rs.tx_frames, (unsigned long long)rs.tx_errors,
+		       (unsigned long long)rs.tx_full);
+	}
+}
+
+/*
+ * The event loop; busy: poll without sleeping (EVLOOP_NONBLOCK in a loop),
+ * which spares the wake-ups at a whole core's cost.
+ */
+static void run_loop(struct event_base *base, bool busy)
+{
+	if (!busy) {
+		event_base_dispatch(base);
+		return;
+	}
+	while (!event_base_got_break(base))
+		event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
 /* Write the public RTP ports, one a line, through a temp file so readers see it whole. */
@@ -128,19 +216,20 @@ int main(int argc, char **argv)
 	int err;
 
 	parse(&o, argc, argv);
-	memset(zones, 0, sizeof(zones));
-	memset(zones, 0, sizeof(zones));   /* socket engine on both zones */
-	if (parse_addr(&zones[0].addr, o.pub) || parse_addr(&zones[1].addr, o.priv))
+	memset(zones, 0, sizeof(zones));   /* socket engine unless bypass= */
+	if (net_sa_from_endpoint(&zones[0].addr, o.pub) || net_sa_from_endpoint(&zones[1].addr, o.priv))
 		usage();
 	zones[0].port_min = (uint16_t)o.pub_min;
 	zones[0].port_max = (uint16_t)o.pub_max;
 	zones[1].port_min = (uint16_t)o.priv_min;
 	zones[1].port_max = (uint16_t)o.priv_max;
+	if (zone_bypass(zones, &o))
+		usage();
 	cfg = (struct config_media){ .timeout_s = 3600, .policing = o.policing,
 				     .policing_factor = 3, .strict_source = o.strict,
 				     .max_streams = o.streams };
 	memset(peer, 0, sizeof(peer));
-	if (parse_addr(&peer[0].rtp, o.peer_pub) || parse_addr(&peer[1].rtp, o.peer_priv))
+	if (net_sa_from_endpoint(&peer[0].rtp, o.peer_pub) || net_sa_from_endpoint(&peer[1].rtp, o.peer_priv))
 		usage();
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		peer[z].expected_pps = o.pps;
@@ -157,6 +246,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "media-relay: engine: %s\n", strerror(err));
 		return 1;
 	}
+	if (check_zones(me, &o))
+		return 1;
 	tune.send_single = o.single;
 	media_engine_tune(me, &tune);
 	for (unsigned i = 0; i < o.streams; i++) {
@@ -178,7 +269,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "media-relay: %s: %s\n", o.ports_file, strerror(err));
 		return 1;
 	}
-	printf("ready streams=%u\n", o.streams);
+	printf("ready streams=%u pub=%s priv=%s\n", o.streams, o.bypass[0] ? "bypass" : "socket",
+	       o.bypass[1] ? "bypass" : "socket");
 	fflush(stdout);
 	tv.tv_sec = (time_t)o.seconds;
 	tv.tv_usec = (suseconds_t)((o.seconds - (double)tv.tv_sec) * 1e6);
@@ -186,15 +278,17 @@ int main(int argc, char **argv)
 	sigterm = evsignal_new(base, SIGTERM, stop_h, base);
 	evtimer_add(stop, &tv);
 	evsignal_add(sigterm, NULL);
-	event_base_dispatch(base);
+	run_loop(base, o.busy);
 	media_engine_stats(me, &es);
 	getrusage(RUSAGE_SELF, &ru);
+	print_rings(me);
 	printf("received=%llu relayed=%llu dropped_source=%llu dropped_policing=%llu "
-	       "dropped_no_dest=%llu tx_errors=%llu sockets=%u streams=%u stream_bytes=%zu "
+	       "dropped_no_dest=%llu dropped_no_neighbour=%llu tx_errors=%llu sockets=%u streams=%u stream_bytes=%zu "
 	       "fd_limit=%llu utime=%.2f stime=%.2f\n",
 	       (unsigned long long)es.packets_received, (unsigned long long)es.packets_relayed,
 	       (unsigned long long)es.dropped_source, (unsigned long long)es.dropped_policing,
-	       (unsigned long long)es.dropped_no_dest, (unsigned long long)es.tx_errors,
+	       (unsigned long long)es.dropped_no_dest,
+	       (unsigned long long)es.dropped_no_neighbour, (unsigned long long)es.tx_errors,
 	       es.sockets, es.streams, es.stream_bytes, (unsigned long long)es.fd_limit,
 	       (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);

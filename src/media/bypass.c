@@ -470,7 +470,14 @@ static void ring_frame(const uint8_t *cf, size_t len, void *arg)
 	stack_input(zn->stack, f, len);
 }
 
-/* The ring has frames: up to MEDIA_RING_BUDGET of them, then every queue flushed. */
+/*
+ * Batches of MEDIA_RING_BUDGET frames read per wake-up at most: the ring is
+ * drained while it has frames (one epoll_wait per 1,024 frames under load,
+ * not per 256), and SIP waits at most this many batches.
+ */
+#define RING_WAKE_BATCHES 4
+
+/* The ring has frames: batches of MEDIA_RING_BUDGET, every queue flushed after each. */
 static void ring_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct media_zone *zn = arg;
@@ -478,9 +485,15 @@ static void ring_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	zn->now_us = time_mono_ns() / 1000;
-	ring_rx(zn->ring, ring_frame, zn, MEDIA_RING_BUDGET);
-	if (me->ntx)
-		media_txq_flush(me);
-	media_ring_flush(me);
+	for (unsigned b = 0; b < RING_WAKE_BATCHES; b++) {
+		int n;
+
+		zn->now_us = time_mono_ns() / 1000;
+		n = ring_rx(zn->ring, ring_frame, zn, MEDIA_RING_BUDGET);
+		if (me->ntx)
+			media_txq_flush(me);
+		media_ring_flush(me);
+		if (n < MEDIA_RING_BUDGET)
+			break;
+	}
 }
