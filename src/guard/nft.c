@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,57 +27,6 @@ struct guard_nft {
 	char queue[NFT_QUEUE];
 };
 
-extern char **environ;
-
-static const char *const nft_paths[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
-
-/* Start `nft -f -`; *wfd is its stdin. */
-static int spawn_nft(struct guard_nft *n, int *wfd, pid_t *pid)
-{
-	posix_spawn_file_actions_t fa;
-	char *argv[] = { (char *)n->bin, (char *)"-f", (char *)"-", NULL };
-	int p[2], err;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-	err = posix_spawn(pid, n->bin, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[0]);
-	if (err) {
-		close(p[1]);
-		return err;
-	}
-	*wfd = p[1];
-	return 0;
-}
-
-/* Run a script and wait for it: start-up and shutdown only. */
-static int run_sync(struct guard_nft *n, const char *script)
-{
-	int fd, status, err;
-	pid_t pid;
-	size_t off = 0, len = strlen(script);
-
-	err = spawn_nft(n, &fd, &pid);
-	if (err)
-		return err;
-	while (off < len) {
-		ssize_t w = write(fd, script + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	close(fd);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EIO;
-}
-
 static void nft_destroy(void *data)
 {
 	struct guard_nft *n = data;
@@ -87,7 +35,7 @@ static void nft_destroy(void *data)
 		kill(n->child, SIGTERM);
 		waitpid(n->child, NULL, 0);
 	}
-	if (n->up && run_sync(n, "delete table inet sbc_guard\n"))
+	if (n->up && net_nft_run(n->bin, "delete table inet sbc_guard\n"))
 		log_warn("guard: could not remove the nftables table sbc_guard");
 }
 
@@ -100,10 +48,7 @@ int guard_nft_alloc(struct guard_nft **np, const char *ifname)
 	n = mem_zalloc(sizeof(*n), nft_destroy);
 	if (!n)
 		return ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(nft_paths) && !n->bin; i++) {
-		if (access(nft_paths[i], X_OK) == 0)
-			n->bin = nft_paths[i];
-	}
+	n->bin = net_nft_bin();
 	if (!n->bin) {
 		mem_deref(n);
 		return ENOENT;
@@ -120,7 +65,7 @@ int guard_nft_alloc(struct guard_nft **np, const char *ifname)
 		 "  iifname \"%s\" ip6 saddr @ban6 counter drop\n"
 		 " }\n"
 		 "}\n", ifname, ifname);
-	err = run_sync(n, script);
+	err = net_nft_run(n->bin, script);
 	if (err) {
 		mem_deref(n);
 		return err;
@@ -187,7 +132,7 @@ void guard_nft_flush(struct guard_nft *n)
 	}
 	if (n->len == 0)
 		return;
-	if (spawn_nft(n, &fd, &n->child)) {
+	if (net_nft_spawn(n->bin, &fd, &n->child)) {
 		n->child = 0;
 		return;
 	}

@@ -14,6 +14,7 @@
 #include "media/frame.h"
 #include "media/ring.h"
 #include "media/stack.h"
+#include "net/net.h"
 #include "media_int.h"
 
 /* lwIP's frames (ARP, echo replies) leave by a packet socket of their own: sendh is thread-safe. */
@@ -79,6 +80,50 @@ static int why(struct media_zone *zn, int code, const char *fmt, ...)
 
 static void ring_readable(evutil_socket_t fd, short what, void *arg);
 
+static const char *const zone_table[MEDIA_ZONES] = { "sbc_media_public", "sbc_media_private" };
+
+/*
+ * The kernel sees every frame the ring takes (the tap comes first) and
+ * would route each one to the owned address it does not have, only to
+ * drop it: a netdev ingress rule drops them before that, after the ring
+ * has its copy. Without nftables the zone runs anyway, at that cost.
+ */
+static void ingress_drop_add(struct media_zone *zn, const char *ifname, const char *ip)
+{
+	char script[512];
+	int err;
+
+	snprintf(script, sizeof(script),
+		 "add table netdev %s\n"
+		 "delete table netdev %s\n"
+		 "table netdev %s {\n"
+		 " chain ingress {\n"
+		 "  type filter hook ingress device \"%s\" priority -500; policy accept;\n"
+		 "  ip daddr %s counter drop\n"
+		 " }\n"
+		 "}\n", zone_table[zn->id], zone_table[zn->id], zone_table[zn->id], ifname, ip);
+	err = net_nft_run(NULL, script);
+	if (err) {
+		log_warn("media: %s zone: no nftables ingress drop for %s (%s): the kernel also routes each media frame",
+			 zn->id ? "private" : "public", ip,
+			 err == ENOENT ? "nft not installed" : "nft refused the table");
+		return;
+	}
+	zn->ingress_drop = true;
+}
+
+static void ingress_drop_remove(struct media_zone *zn)
+{
+	char script[128];
+
+	if (!zn->ingress_drop)
+		return;
+	snprintf(script, sizeof(script), "delete table netdev %s\n", zone_table[zn->id]);
+	if (net_nft_run(NULL, script))
+		log_warn("media: could not remove the nftables table %s", zone_table[zn->id]);
+	zn->ingress_drop = false;
+}
+
 /* The ring and lwIP behind zone zn's owned address; on error zn->fallback says why. */
 int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc)
 {
@@ -122,6 +167,7 @@ int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *
 	zn->ev = event_new(me->base, ring_fd(zn->ring), EV_READ | EV_PERSIST, ring_readable, zn);
 	if (!zn->ev || event_add(zn->ev, NULL) == -1)
 		return why(zn, ENOMEM, "no event");
+	ingress_drop_add(zn, zc->ifname, ip);
 	zn->bypass = true;
 	zn->fallback[0] = '\0';
 	return 0;
@@ -130,6 +176,7 @@ int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *
 /* Stop zn's backend (also a half-started one). lwIP's interface leaves after its queued work. */
 void media_zone_close(struct media_zone *zn)
 {
+	ingress_drop_remove(zn);
 	if (zn->ev)
 		event_free(zn->ev);
 	zn->ev = NULL;

@@ -204,6 +204,7 @@ struct media_zone {
 	unsigned id;
 	bool bypass;                  /* the ring backend runs (bypass asked and started) */
 	bool tx_queued;               /* frames queued on the ring since the last flush */
+	bool ingress_drop;            /* our nftables table drops the owned address after the tap */
 	char fallback[MEDIA_FALLBACK_MAX];  /* bypass asked but not started: why; "" */
 	struct ring *ring;
 	struct stack *stack;

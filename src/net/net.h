@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "util/util.h"
 
@@ -148,5 +149,15 @@ typedef void (net_addr_h)(int ifindex, const struct sockaddr_storage *addr,
 
 int net_monitor_alloc(struct net_monitor **mp, struct event_base *base, net_link_h *lh,
 		      net_addr_h *ah, void *arg);
+
+/*
+ * nftables (nft.c): the nft binary (NULL: none installed); `nft -f -`
+ * started with *wfd its stdin (the caller writes the script and closes
+ * it, then reaps *pid); a script run to the end and waited for (bin NULL:
+ * found with net_nft_bin): 0, ENOENT without nft, EIO when nft refused it.
+ */
+const char *net_nft_bin(void);
+int net_nft_spawn(const char *bin, int *wfd, pid_t *pid);
+int net_nft_run(const char *bin, const char *script);
 
 #endif

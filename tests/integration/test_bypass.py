@@ -483,6 +483,29 @@ def test_rtp_both_ways(bnet, sbcd):
     assert m["dropped"] == {"source": [0, 0], "policing": [0, 0], "no_dest": [0, 0],
                             "no_neighbour": [0, 0]}, m
     assert all(0 <= j < 100 for j in m["jitter_ms"]), m
+    check_ingress_drop(bnet)
+
+
+def ingress_rule(net, zone):
+    """(packets, bytes) of the bypass zone's nftables ingress drop, or None
+    when its table is not there."""
+    r = net.run("sbc", [netns.NFT, "list", "table", "netdev", "sbc_media_%s" % zone])
+    if r.returncode != 0:
+        return None
+    m = re.search(r"ip daddr (\S+) counter packets (\d+) bytes (\d+) drop", r.stdout)
+    assert m, r.stdout
+    return m.group(1), int(m.group(2))
+
+
+def check_ingress_drop(net):
+    """Each bypass zone's table drops the media frames at ingress, after the
+    ring took them (the kernel never routes them); it leaves with sbcd."""
+    for zone, own in (("public", MEDIA_PUB), ("private", MEDIA_PRIV)):
+        rule = ingress_rule(net, zone)
+        assert rule is not None and rule[0] == own and rule[1] >= 100, (zone, rule)
+    assert net.stop_sbcd() == 0
+    for zone in ("public", "private"):
+        assert ingress_rule(net, zone) is None, zone
 
 
 def test_arp_and_ping(bnet, sbcd):
