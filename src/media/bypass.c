@@ -340,17 +340,6 @@ uint64_t media_zone_no_neighbour(const struct media_engine *me, const struct med
 }
 
 /* 16-bit one's complement sum of an IPv4 header. */
-static uint16_t ip4_csum(const uint8_t *h, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i < len; i += 2)
-		sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
 /*
  * socket->ring: send payload p (len bytes, MEDIA_HDR4_LEN writable bytes
  * before it) of side in's stream out of bypass zone zone_out's port os to
@@ -391,7 +380,7 @@ void media_ring_send(struct media_engine *me, struct media_side *in, struct medi
 	memset(ip + 10, 0, 2);
 	memcpy(ip + 12, &own->sin_addr.s_addr, 4);
 	memcpy(ip + 16, &dst->ip.v4, 4);
-	v = ip4_csum(ip, 20);
+	v = htons(inet_csum_fold(inet_csum_add(0, ip, 20)));
 	memcpy(ip + 10, &v, 2);
 	memcpy(udp, &sport, 2);
 	memcpy(udp + 2, &dst->port, 2);

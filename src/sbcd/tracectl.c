@@ -85,24 +85,6 @@ static const char *zones_name(unsigned zones)
 
 /* ==== packets ==== */
 
-static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t csum_fold(uint64_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -185,7 +167,7 @@ static size_t pkt_build(struct sbcd_trace *tr, const struct sip_trace_pkt *p)
 	if (!ep_addr(dst, fam, da, &dport))
 		memset(da, 0, alen);
 	if (fam == AF_INET)
-		put16(ip + 10, csum_fold(csum_add(0, ip, IP4_HDR)));
+		put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, IP4_HDR)));
 	put16(udp, sport);
 	put16(udp + 2, dport);
 	put16(udp + 4, ulen);
@@ -195,9 +177,9 @@ static size_t pkt_build(struct sbcd_trace *tr, const struct sip_trace_pkt *p)
 	 * the addresses plus the protocol plus the UDP length; a checksum
 	 * that comes out 0 is sent as 0xffff.
 	 */
-	sum = csum_add(IPPROTO_UDP + (uint64_t)ulen, sa, alen);
-	sum = csum_add(sum, da, alen);
-	ck = csum_fold(csum_add(sum, udp, ulen));
+	sum = inet_csum_add(IPPROTO_UDP + (uint64_t)ulen, sa, alen);
+	sum = inet_csum_add(sum, da, alen);
+	ck = inet_csum_fold(inet_csum_add(sum, udp, ulen));
 	put16(udp + 6, ck ? ck : 0xffff);
 	return iph + ulen;
 }

@@ -162,3 +162,29 @@ int random_bytes(void *buf, size_t len)
 	}
 	return 0;
 }
+
+/*
+ * The Internet checksum (RFC 1071) for headers built from scratch: add len
+ * bytes at p, as big-endian 16-bit words (an odd last byte padded with
+ * zero), to sum; inet_csum_fold gives the one's complement of the folded
+ * sum in host order, ready to store big-endian. The fast path's in-place
+ * updates are in media/frame.c.
+ */
+uint64_t inet_csum_add(uint64_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+uint16_t inet_csum_fold(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}

@@ -202,6 +202,9 @@ struct hnode *hnode_next_same(const struct hnode *n, uint32_t hash);
 uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
 uint32_t hash_keyed(const void *data, size_t len);
 int random_bytes(void *buf, size_t len);
+/* RFC 1071 checksum of big-endian words (hash.c): sum, then fold to the value to store. */
+uint64_t inet_csum_add(uint64_t sum, const void *data, size_t len);
+uint16_t inet_csum_fold(uint64_t sum);
 
 /* Monotonic milliseconds; read once per loop turn by the caller. */
 uint64_t time_mono_ms(void);

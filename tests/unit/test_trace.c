@@ -68,7 +68,7 @@ static int teardown(void **state)
 /* Ones' complement sum of buffers folded: 0xffff when a checksum in them is right. */
 static uint16_t sum16(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint64_t add)
 {
-	uint64_t s = csum_add(csum_add(add, a, alen), b, blen);
+	uint64_t s = inet_csum_add(inet_csum_add(add, a, alen), b, blen);
 
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);

@@ -399,6 +399,21 @@ static void test_file_read_max(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* RFC 1071 section 3's example: the words sum to 0xddf2, the checksum is 0x220d. */
+static void test_inet_csum(void **state)
+{
+	static const uint8_t v[] = { 0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7 };
+	static const uint8_t odd[] = { 0x12, 0x34, 0x56 };
+
+	(void)state;
+	assert_int_equal(inet_csum_fold(inet_csum_add(0, v, sizeof(v))), 0x220d);
+	/* split anywhere on a word boundary: the same */
+	assert_int_equal(inet_csum_fold(inet_csum_add(inet_csum_add(0, v, 4), v + 4, 4)), 0x220d);
+	/* an odd last byte is padded with zero: 0x1234 + 0x5600 */
+	assert_int_equal(inet_csum_fold(inet_csum_add(0, odd, 3)), (uint16_t)~0x6834);
+	assert_int_equal(inet_csum_fold(0), 0xffff);
+}
+
 struct item {
 	struct hnode hn;
 	uint32_t key;
@@ -471,6 +486,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_excerpt, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_log_level_parse, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_max, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_inet_csum, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_file_at, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_siphash_vectors, unit_leak_setup, unit_leak_teardown),
