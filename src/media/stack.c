@@ -279,35 +279,18 @@ static void stack_destroy(void *data)
 	free(s->txbuf);
 }
 
-/* The interface's MAC from netlink. */
+/* The interface's MAC (Ethernet only) from netlink. */
 static int iface_mac(const char *ifname, uint8_t mac[6])
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	struct rtnl_link *link = NULL;
-	struct nl_addr *a;
-	int err = 0;
+	struct net_iface ifc;
+	int err = net_iface_get(ifname, &ifc);
 
-	if (!sk)
-		return ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE) < 0) {
-		err = EPERM;
-		goto out;
-	}
-	if (rtnl_link_get_kernel(sk, 0, ifname, &link) < 0) {
-		err = ENODEV;
-		goto out;
-	}
-	a = rtnl_link_get_addr(link);
-	if (!a || nl_addr_get_len(a) != ETH_ALEN_) {
-		err = ENODEV;
-		goto out;
-	}
-	memcpy(mac, nl_addr_get_binary_addr(a), ETH_ALEN_);
- out:
-	if (link)
-		rtnl_link_put(link);
-	nl_socket_free(sk);
-	return err;
+	if (err)
+		return err;
+	if (!ifc.has_mac)
+		return ENODEV;
+	memcpy(mac, ifc.mac, sizeof(ifc.mac));
+	return 0;
 }
 
 /*

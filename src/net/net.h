@@ -133,6 +133,8 @@ struct net_iface {
 	bool up;              /* administratively up */
 	bool running;         /* carrier (IFF_RUNNING / IFF_LOWER_UP) */
 	bool loopback;
+	bool has_mac;         /* an Ethernet address (6 bytes) in mac */
+	uint8_t mac[6];
 	size_t naddrs;
 	struct sockaddr_storage addr[NET_IFACE_MAX_ADDRS];
 	uint8_t prefixlen[NET_IFACE_MAX_ADDRS];

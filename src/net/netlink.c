@@ -47,6 +47,7 @@ int net_iface_get(const char *name, struct net_iface *ifc)
 	struct nl_sock *sk = nl_socket_alloc();
 	struct rtnl_link *link = NULL;
 	struct nl_cache *addrs = NULL;
+	struct nl_addr *hw;
 	int err = 0;
 
 	memset(ifc, 0, sizeof(*ifc));
@@ -64,6 +65,11 @@ int net_iface_get(const char *name, struct net_iface *ifc)
 	ifc->ifindex = rtnl_link_get_ifindex(link);
 	ifc->loopback = (rtnl_link_get_flags(link) & IFF_LOOPBACK) != 0;
 	link_state(link, &ifc->up, &ifc->running);
+	hw = rtnl_link_get_addr(link);
+	if (hw && nl_addr_get_len(hw) == sizeof(ifc->mac)) {
+		memcpy(ifc->mac, nl_addr_get_binary_addr(hw), sizeof(ifc->mac));
+		ifc->has_mac = true;
+	}
 	if (rtnl_addr_alloc_cache(sk, &addrs) < 0) {
 		err = EIO;
 		goto out;
