@@ -17,6 +17,7 @@ struct opts {
 	const char *ifname[MEDIA_ZONES], *own[MEDIA_ZONES];
 	unsigned pub_min, pub_max, priv_min, priv_max, streams, pps;
 	bool mux, single, policing, strict, bypass[MEDIA_ZONES], busy;
+	int thread;           /* -2: bypass zones on the loop; -1: media thread unpinned; else its CPU */
 	double seconds;
 };
 
@@ -27,7 +28,7 @@ static void usage(void)
 		"       peer_pub=IP:PORT peer_priv=IP:PORT seconds=S ports_file=FILE\n"
 		"       [pps=50] [mux=0] [single=0] [policing=1] [strict=1]\n"
 		"       [bypass=none|pub|priv|both pub_if=IF own_pub=IP priv_if=IF own_priv=IP]\n"
-		"       [busy=0]\n");
+		"       [busy=0] [thread=no|any|CPU]\n");
 	exit(2);
 }
 
@@ -96,6 +97,8 @@ static void parse(struct opts *o, int argc, char **argv)
 			o->own[1] = v;
 		else if (!strcmp(k, "busy"))
 			o->busy = atoi(v) != 0;
+		else if (!strcmp(k, "thread"))
+			o->thread = !strcmp(v, "no") ? -2 : !strcmp(v, "any") ? -1 : atoi(v);
 		else
 			usage();
 	}
@@ -200,7 +203,7 @@ static int write_ports(const char *path, const uint16_t *ports, unsigned n)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .pps = 50, .policing = true, .strict = true, .seconds = 5 };
+	struct opts o = { .pps = 50, .policing = true, .strict = true, .seconds = 5, .thread = -2 };
 	struct media_zone_cfg zones[MEDIA_ZONES];
 	struct config_media cfg;
 	struct media_engine *me;
@@ -248,6 +251,14 @@ int main(int argc, char **argv)
 	}
 	if (check_zones(me, &o))
 		return 1;
+	if (o.thread != -2) {
+		/* as sbcd runs the bypass zones: on the media thread, pinned as [media] cpu says */
+		err = media_engine_thread(me, o.thread);
+		if (err) {
+			fprintf(stderr, "media-relay: media thread: %s\n", strerror(err));
+			return 1;
+		}
+	}
 	tune.send_single = o.single;
 	media_engine_tune(me, &tune);
 	for (unsigned i = 0; i < o.streams; i++) {

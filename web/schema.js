@@ -104,6 +104,7 @@ export const SECTIONS = {
 		['policing_factor', '3', '1-100'],
 		['strict_source', 'yes', 'yes | no'],
 		['max_streams', '10000', '1-1000000'],
+		['cpu', 'any', 'any | CPU number of the media thread (next start)'],
 	],
 	web: [
 		['listen', '', 'ADDRESS:PORT; default private address :443'],

@@ -192,12 +192,23 @@ static void check_auth(struct config_ctx *c)
 	}
 }
 
+/* [media] cpu: "any" or a CPU number below CPU_SETSIZE (1024). */
+static void check_media(struct config_ctx *c)
+{
+	const struct config_media *m = &c->cfg->media;
+
+	if (!config_bad(c, m->cpu) && config_media_cpu(m) == -2)
+		config_err(c, "media", "cpu", "\"%s\" is neither \"any\" nor a CPU number 0-1023",
+			   m->cpu);
+}
+
 /* Cross-field rules, run once every value has been parsed. */
 void config_check(struct config_ctx *c)
 {
 	const struct sbc_config *cfg = c->cfg;
 
 	check_zones(c);
+	check_media(c);
 	if (cfg->sip.t2_ms < cfg->sip.t1_ms && !config_bad(c, &cfg->sip.t1_ms) &&
 	    !config_bad(c, &cfg->sip.t2_ms))
 		config_err(c, "sip", "t2_ms", "%u is less than t1_ms %u", cfg->sip.t2_ms, cfg->sip.t1_ms);

@@ -50,3 +50,18 @@ const char *config_media_engine_name(enum config_media_engine m)
 {
 	return (unsigned)m <= CONFIG_MEDIA_BYPASS ? config_media_engine_names[m] : "?";
 }
+
+/* [media] cpu: -1 for "any", the CPU number (0-1023), or -2 for anything else. */
+int config_media_cpu(const struct config_media *m)
+{
+	unsigned long n = 0;
+	size_t i;
+
+	if (!strcmp(m->cpu, "any"))
+		return -1;
+	for (i = 0; i < 5 && m->cpu[i] >= '0' && m->cpu[i] <= '9'; i++)
+		n = n * 10 + (unsigned long)(m->cpu[i] - '0');
+	if (!i || m->cpu[i] || n > 1023)
+		return -2;
+	return (int)n;
+}

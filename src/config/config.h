@@ -204,6 +204,7 @@ struct config_media {
 	unsigned policing_factor;
 	bool strict_source;
 	unsigned max_streams;
+	char cpu[8];                          /* "any" or a CPU number: see config_media_cpu() */
 };
 
 struct config_web {
@@ -239,6 +240,9 @@ struct sbc_config {
  * time: iniparser's error callback is process-wide.
  */
 int config_load(struct sbc_config **cfgp, const char *path, struct config_errors *errs);
+
+/* [media] cpu as a number: the CPU the media thread is pinned to, -1 for "any"; -2: neither. */
+int config_media_cpu(const struct config_media *m);
 void config_errors_init(struct config_errors *errs);
 void config_errors_print(const struct config_errors *errs, FILE *f);
 

@@ -192,6 +192,7 @@ static const struct config_key media_keys[] = {
 	KEY_UINT(M, policing_factor, "3", 1, 100),
 	KEY_BOOL(M, strict_source, "yes"),
 	KEY_UINT(M, max_streams, "10000", 1, 1000000),
+	KEY_STR(M, cpu, CONFIG_T_STRING, "any", 0),
 };
 #undef M
 

@@ -507,29 +507,34 @@ static void ring_frame(const uint8_t *cf, size_t len, void *arg)
 }
 
 /*
- * Batches of MEDIA_RING_BUDGET frames read per wake-up at most: the ring is
- * drained while it has frames (one epoll_wait per 1,024 frames under load,
- * not per 256), and SIP waits at most this many batches.
+ * One batch of at most MEDIA_RING_BUDGET frames from zn's ring, every send
+ * queue flushed after it; returns the frames read. The caller holds the
+ * engine's lock.
  */
-#define RING_WAKE_BATCHES 4
+int media_zone_ring_batch(struct media_zone *zn)
+{
+	struct media_engine *me = zn->me;
+	int n;
 
-/* The ring has frames: batches of MEDIA_RING_BUDGET, every queue flushed after each. */
+	zn->now_us = time_mono_ns() / 1000;
+	n = ring_rx(zn->ring, ring_frame, zn, MEDIA_RING_BUDGET);
+	if (me->ntx)
+		media_txq_flush(me);
+	media_ring_flush(me);
+	return n;
+}
+
+/*
+ * The ring has frames (on sbcd's loop, before or without the media
+ * thread): MEDIA_RING_WAKE_BATCHES batches at most, then SIP gets its turn.
+ */
 static void ring_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct media_zone *zn = arg;
-	struct media_engine *me = zn->me;
 
 	(void)fd;
 	(void)what;
-	for (unsigned b = 0; b < RING_WAKE_BATCHES; b++) {
-		int n;
-
-		zn->now_us = time_mono_ns() / 1000;
-		n = ring_rx(zn->ring, ring_frame, zn, MEDIA_RING_BUDGET);
-		if (me->ntx)
-			media_txq_flush(me);
-		media_ring_flush(me);
-		if (n < MEDIA_RING_BUDGET)
+	for (unsigned b = 0; b < MEDIA_RING_WAKE_BATCHES; b++)
+		if (media_zone_ring_batch(zn) < MEDIA_RING_BUDGET)
 			break;
-	}
 }

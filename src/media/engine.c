@@ -12,6 +12,7 @@ static void engine_destroy(void *data)
 {
 	struct media_engine *me = data;
 
+	media_thread_stop(me);
 	if (me->sweep)
 		event_free(me->sweep);
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
@@ -119,6 +120,8 @@ int media_engine_alloc(struct media_engine **mp, struct event_base *base,
 	me->sweep_ms = MEDIA_SWEEP_MS;
 	me->timeout_ms = ms_clamp((uint64_t)cfg->timeout_s * 1000);
 	me->relatch_ms = MEDIA_RELATCH_MS;
+	me->stop_fd = -1;
+	me->thread_cpu = -1;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++)
 		me->zone[z].slow_fd = -1;
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
@@ -168,6 +171,7 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 	memset(st, 0, sizeof(*st));
 	if (!me)
 		return;
+	media_lock(me);
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		st->ports_total[z] = me->pool[z].npairs * 2;
 		st->ports_in_use[z] = (me->pool[z].npairs - me->pool[z].nfree) * 2;
@@ -187,6 +191,9 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 	st->timeouts = me->timeouts;
 	st->fd_limit = me->fd_limit;
 	st->stream_bytes = sizeof(struct media_stream) + MEDIA_ZONES * sizeof(struct media_sock);
+	st->threaded = me->threaded;
+	st->thread_cpu = me->thread_cpu;
+	media_unlock(me);
 }
 
 /* Test and tool hook: sweep period, inactivity timeout, re-latch delay, send mode. */
@@ -194,11 +201,13 @@ int media_engine_tune(struct media_engine *me, const struct media_tuning *t)
 {
 	if (!me || !t)
 		return EINVAL;
+	media_lock(me);
 	if (t->timeout_ms)
 		me->timeout_ms = ms_clamp(t->timeout_ms);
 	if (t->relatch_ms)
 		me->relatch_ms = ms_clamp(t->relatch_ms);
 	me->send_single = t->send_single;
+	media_unlock(me);
 	if (t->sweep_ms && t->sweep_ms != me->sweep_ms) {
 		me->sweep_ms = t->sweep_ms;
 		event_del(me->sweep);
@@ -230,9 +239,11 @@ int media_engine_zone_io(const struct media_engine *me, unsigned zone, struct ri
 	mz = &me->zone[zone];
 	if (!mz->bypass || !mz->ring || !mz->stack)
 		return ENOENT;
+	media_lock(me);
 	if (rs)
 		ring_stats(mz->ring, rs);
 	if (ss)
 		stack_stats(mz->stack, ss);
+	media_unlock(me);
 	return 0;
 }

@@ -127,6 +127,8 @@ struct media_engine_stats {
 	uint64_t timeouts;                    /* sessions reported to media_timeout_h */
 	uint64_t fd_limit;                    /* RLIMIT_NOFILE soft limit after start-up */
 	size_t stream_bytes;                  /* heap bytes of a stream with RTCP ports (sockets aside) */
+	bool threaded;                        /* the media thread runs the bypass zones */
+	int thread_cpu;                       /* the CPU it is pinned to; -1: not pinned */
 };
 
 void media_engine_stats(const struct media_engine *me, struct media_engine_stats *st);
@@ -149,6 +151,17 @@ struct ring_stats;
 struct stack_stats;
 int media_engine_zone_io(const struct media_engine *me, unsigned zone, struct ring_stats *rs,
 			 struct stack_stats *ss);
+
+/*
+ * Serve the bypass zones' rings on a media thread of their own instead of
+ * base's loop, pinned to cpu (-1: not pinned; a CPU the process may not
+ * use is logged and left unpinned). From then on the engine's calls lock
+ * against that thread; the socket backend's streams stay on the loop.
+ * Without a bypass zone there is nothing to move: 0 and no thread. The
+ * engine's destructor ends the thread. EINVAL; EALREADY; errno of
+ * eventfd or pthread_create.
+ */
+int media_engine_thread(struct media_engine *me, int cpu);
 
 /* The RTP packet rate policing expects for a ptime in ms (0: 20 ms): 1000 / ptime, rounded up. */
 uint32_t media_pps_from_ptime(unsigned ptime_ms);

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -30,7 +31,9 @@ enum {
 	MEDIA_RATE_MAX = 1000000,      /* highest policed rate, packets/s (a core relays less) */
 	MEDIA_FD_SLACK = 1024,         /* descriptors kept for everything else */
 	MEDIA_TOS_EF = 0xb8,           /* DSCP EF (46) for RTP and RTCP */
-	MEDIA_RING_BUDGET = 256,       /* frames read from a zone's ring per wake-up: fairness */
+	MEDIA_RING_BUDGET = 256,       /* frames read from a zone's ring per batch */
+	MEDIA_RING_WAKE_BATCHES = 4,         /* batches per wake-up: the ring drained with one wait per 1,024
+					  frames under load, while SIP (or the other zone) waits 4 at most */
 	MEDIA_NH_REFRESH_MS = 1000,    /* a resolved next hop's MAC is asked for again this often */
 	MEDIA_HDR4_LEN = 42,           /* Ethernet + IPv4 + UDP headers built for socket->ring */
 	MEDIA_TTL = 64,                /* TTL of the packets built for socket->ring */
@@ -232,7 +235,13 @@ struct media_engine {
 	uint64_t rx_packets, relayed, dropped_source, dropped_policing, dropped_no_dest,
 		dropped_truncated, dropped_no_neighbour, tx_errors, bind_skipped, timeouts;
 	struct media_zone zone[MEDIA_ZONES];
-	/* I/O scratch, one set for the whole engine (one thread) */
+	/* the media thread (thread.c); threaded is only changed by the thread that made the engine */
+	pthread_mutex_t lock;               /* see media_lock() */
+	bool threaded;                      /* the media thread runs the bypass zones' rings */
+	int thread_cpu;                     /* the CPU it is pinned to; -1: any */
+	pthread_t thread;
+	int stop_fd;                        /* eventfd that ends the thread; -1 */
+	/* I/O scratch, one set for the whole engine (used under the lock) */
 	struct mmsghdr rx[MEDIA_BATCH];
 	struct iovec rxiov[MEDIA_BATCH];
 	union media_sa from[MEDIA_BATCH];
@@ -247,6 +256,27 @@ struct media_engine {
 	char slots[MEDIA_BATCH][MEDIA_SLOT];
 	char txslots[MEDIA_BATCH][MEDIA_SLOT];  /* ring->socket copies */
 };
+
+/*
+ * The engine's lock. While the media thread runs (media_engine_thread),
+ * it holds the lock for each ring batch, and every entry point of the
+ * engine (sessions, streams, stats, the sweep, the socket backend's
+ * readable events) takes it; before that, and in an engine without a
+ * bypass zone, it costs one branch. Recursive: a timeout handler called
+ * by the sweep frees its session, whose destructor takes it again. const:
+ * the stats readers lock a const engine.
+ */
+static inline void media_lock(const struct media_engine *me)
+{
+	if (me->threaded)
+		pthread_mutex_lock((pthread_mutex_t *)(uintptr_t)&me->lock);
+}
+
+static inline void media_unlock(const struct media_engine *me)
+{
+	if (me->threaded)
+		pthread_mutex_unlock((pthread_mutex_t *)(uintptr_t)&me->lock);
+}
 
 /* pool.c */
 int media_pool_init(struct media_pool *p, uint16_t port_min, uint16_t port_max);
@@ -335,6 +365,10 @@ void media_ring_send(struct media_engine *me, struct media_side *in, struct medi
 		     unsigned zone_out, struct media_sock *os, const struct media_addr *dst,
 		     uint8_t *p, size_t len, uint32_t now_ms);
 void media_ring_flush(struct media_engine *me);
+int media_zone_ring_batch(struct media_zone *zn);
+
+/* thread.c */
+void media_thread_stop(struct media_engine *me);
 
 /* session.c */
 void media_engine_sweep(struct media_engine *me, uint64_t now_ms);

@@ -277,14 +277,13 @@ void media_sock_readable(evutil_socket_t fd, short what, void *arg)
 	unsigned zone, kind;
 
 	(void)what;
+	media_lock(me);
 	ms = sock_of(st, fd, &zone, &kind);
-	if (!ms)
-		return;
-	for (int b = 0; b < MEDIA_BATCHES_PER_WAKE; b++) {
+	for (int b = 0; ms && b < MEDIA_BATCHES_PER_WAKE; b++) {
 		int n = recvmmsg(fd, me->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
 
 		if (n <= 0)
-			return;
+			break;
 		me->rx_packets += (unsigned)n;
 		relay_batch(me, st, ms, zone, kind, (unsigned)n, time_mono_ns() / 1000);
 		for (int i = 0; i < n; i++) {
@@ -292,6 +291,7 @@ void media_sock_readable(evutil_socket_t fd, short what, void *arg)
 			me->rx[i].msg_hdr.msg_flags = 0;
 		}
 		if (n < MEDIA_BATCH)
-			return;
+			break;
 	}
+	media_unlock(me);
 }

@@ -187,6 +187,7 @@ static void session_destroy(void *data)
 	struct media_session *s = data;
 	struct media_engine *me = s->me;
 
+	media_lock(me);
 	while (s->streams) {
 		struct media_stream *st = s->streams;
 
@@ -200,7 +201,8 @@ static void session_destroy(void *data)
 	if (s->next)
 		s->next->prev = s->prev;
 	me->nsessions--;
-	mem_deref(me);
+	media_unlock(me);
+	mem_deref(me);   /* unlocked: the last reference ends the media thread */
 }
 
 /* A session for one call, linked into the engine's sweep list. */
@@ -216,6 +218,7 @@ int media_session_alloc(struct media_session **sp, struct media_engine *me,
 	s = mem_zalloc(sizeof(*s), session_destroy);
 	if (!s)
 		return ENOMEM;
+	media_lock(me);
 	s->me = mem_ref(me);
 	s->th = th;
 	s->arg = arg;
@@ -224,6 +227,7 @@ int media_session_alloc(struct media_session **sp, struct media_engine *me,
 		me->sessions->prev = s;
 	me->sessions = s;
 	me->nsessions++;
+	media_unlock(me);
 	*sp = s;
 	return 0;
 }
@@ -232,8 +236,8 @@ int media_session_alloc(struct media_session **sp, struct media_engine *me,
  * Reserve and bind the stream's ports on both zones (see media.h). Without
  * rtcp-mux the two RTCP sockets come in the same allocation as the stream.
  */
-int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
-		      uint16_t port[MEDIA_ZONES])
+static int stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
+		       uint16_t port[MEDIA_ZONES])
 {
 	struct media_engine *me;
 	struct media_stream *st;
@@ -333,8 +337,8 @@ static void sock_unlatch(struct media_sock *ms)
  * policing_factor x MEDIA_RTCP_PPS for RTCP; the buckets start full again
  * only when those rates change.
  */
-int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
-		      const struct media_peer *peer)
+static int stream_peer(struct media_session *s, unsigned idx, unsigned zone,
+		       const struct media_peer *peer)
 {
 	struct media_engine *me;
 	struct media_stream *st;
@@ -399,6 +403,33 @@ int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
 	return 0;
 }
 
+/* The entry points: the engine's lock around the work (media_lock). */
+int media_stream_open(struct media_session *s, unsigned idx, bool rtcp_mux,
+		      uint16_t port[MEDIA_ZONES])
+{
+	int err;
+
+	if (!s)
+		return EINVAL;
+	media_lock(s->me);
+	err = stream_open(s, idx, rtcp_mux, port);
+	media_unlock(s->me);
+	return err;
+}
+
+int media_stream_peer(struct media_session *s, unsigned idx, unsigned zone,
+		      const struct media_peer *peer)
+{
+	int err;
+
+	if (!s)
+		return EINVAL;
+	media_lock(s->me);
+	err = stream_peer(s, idx, zone, peer);
+	media_unlock(s->me);
+	return err;
+}
+
 /* Close stream idx and give its pairs back; a later open gets new ports. */
 void media_stream_close(struct media_session *s, unsigned idx)
 {
@@ -406,15 +437,17 @@ void media_stream_close(struct media_session *s, unsigned idx)
 
 	if (!s || idx >= MEDIA_MAX_STREAMS)
 		return;
+	media_lock(s->me);
 	for (pp = &s->streams; *pp; pp = &(*pp)->next) {
 		struct media_stream *st = *pp;
 
 		if (st->idx == idx) {
 			*pp = st->next;
 			mem_deref(st);
-			return;
+			break;
 		}
 	}
+	media_unlock(s->me);
 }
 
 /* A snapshot of stream idx's counters (see media.h). */
@@ -425,9 +458,12 @@ int media_stream_stats(const struct media_session *s, unsigned idx,
 
 	if (!s || !st || idx >= MEDIA_MAX_STREAMS)
 		return EINVAL;
+	media_lock(s->me);
 	m = stream_find(s, idx);
-	if (!m)
+	if (!m) {
+		media_unlock(s->me);
 		return ENOENT;
+	}
 	memset(st, 0, sizeof(*st));
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		const struct media_side *sd = &m->side[z];
@@ -446,6 +482,7 @@ int media_stream_stats(const struct media_session *s, unsigned idx,
 		media_addr_get(&st->latched_addr[z], &sd->rtp.latched, &s->me->addr[z]);
 		st->port[z] = side_port(s->me, sd, z);
 	}
+	media_unlock(s->me);
 	return 0;
 }
 
@@ -468,6 +505,7 @@ void media_engine_sweep(struct media_engine *me, uint64_t now_ms)
 {
 	struct media_session *s, *next;
 
+	media_lock(me);
 	for (s = me->sessions; s; s = next) {
 		bool active = false, idle = true;
 
@@ -490,4 +528,5 @@ void media_engine_sweep(struct media_engine *me, uint64_t now_ms)
 		if (s->th)
 			s->th(s, s->arg);
 	}
+	media_unlock(me);
 }

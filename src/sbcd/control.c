@@ -39,7 +39,19 @@ static json_t *zone_json(const struct sbcd *s, enum zone_id id)
 			 "media_fallback", zi.fallback);
 }
 
-/* status: version, pid, uptime, configuration file and the zones. */
+/* The media thread: {"cpu": N or null (not pinned)}, or null when there is none. */
+static json_t *media_thread_json(const struct media_engine *me)
+{
+	struct media_engine_stats ms;
+
+	media_engine_stats(me, &ms);
+	if (!ms.threaded)
+		return json_null();
+	return json_pack("{s:o}", "cpu", ms.thread_cpu >= 0 ? json_integer(ms.thread_cpu) :
+				json_null());
+}
+
+/* status: version, pid, uptime, configuration file, the zones and the media thread. */
 static int cmd_status(const json_t *args, json_t **result, char *err, size_t errlen, void *arg)
 {
 	const struct sbcd *s = arg;
@@ -60,6 +72,9 @@ static int cmd_status(const json_t *args, json_t **result, char *err, size_t err
 		zones = NULL;   /* freed by the failed set */
 		goto out_nomem;
 	}
+	zones = NULL;
+	if (json_object_set_new(st, "media_thread", media_thread_json(s->media)))
+		goto out_nomem;
 	*result = st;
 	return 0;
 

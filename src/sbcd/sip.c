@@ -86,10 +86,14 @@ static int txn_ack(struct txn_server *st, struct sip_msg *ack, void *arg)
 	return b2bua_ack(s->b2bua, st, ack);
 }
 
-/* The socket media engine on both zones' addresses and RTP ranges. */
+/*
+ * The media engine on both zones' addresses and RTP ranges: socket or
+ * bypass per zone; bypass zones on the media thread ([media] cpu).
+ */
 static int media_start(struct sbcd *s)
 {
 	struct media_zone_cfg mz[MEDIA_ZONES];
+	struct media_engine_stats ms;
 	int err;
 
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
@@ -104,9 +108,24 @@ static int media_start(struct sbcd *s)
 		mz[z].own_addr = zc->media_address.ss;
 	}
 	err = media_engine_alloc(&s->media, s->base, mz, &s->cfg->media);
-	if (err)
+	if (err) {
 		log_error("media engine: %s", strerror(err));
-	return err;
+		return err;
+	}
+	err = media_engine_thread(s->media, config_media_cpu(&s->cfg->media));
+	if (err) {
+		/* the rings stay on the loop: media still flows */
+		log_warn("media: no media thread (%s): the bypass zones run on the main loop",
+			 strerror(err));
+		return 0;
+	}
+	media_engine_stats(s->media, &ms);
+	if (ms.threaded && ms.thread_cpu >= 0)
+		log_info("media: the bypass zones run on the media thread, pinned to CPU %d",
+			 ms.thread_cpu);
+	else if (ms.threaded)
+		log_info("media: the bypass zones run on the media thread (not pinned)");
+	return 0;
 }
 
 /* The transaction layer with [sip] timers, its timer event, media, and the B2BUA on top. */

@@ -421,6 +421,20 @@ def zone_media(net):
     return {z["name"]: (z["media"], z["media_fallback"]) for z in ok(net, "status")["zones"]}
 
 
+def media_threads(net):
+    """sbcd's threads named sbc-media: {tid: the CPUs it may run on}."""
+    pid = ok(net, "status")["pid"]
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        with open(base + "comm") as f:
+            if f.read().strip() != "sbc-media":
+                continue
+        with open(base + "status") as f:
+            out[int(tid)] = re.search(r"^Cpus_allowed_list:\s*(\S+)", f.read(), re.M).group(1)
+    return out
+
+
 pytestmark = pytest.mark.sbc_config(BYPASS)
 
 
@@ -428,6 +442,9 @@ def test_status_and_sdp(bnet, sbcd):
     """Both zones run the bypass engine; the SDP on each side names the
     zone's media_address."""
     assert zone_media(bnet) == {"public": ("bypass", None), "private": ("bypass", None)}
+    # the rings run on the media thread, not pinned by default ([media] cpu = any)
+    assert ok(bnet, "status")["media_thread"] == {"cpu": None}
+    assert len(media_threads(bnet)) == 1, media_threads(bnet)
     uas = start_uas(bnet)
     c = Call(bnet, uas)
     assert c.answer[0] == MEDIA_PUB and c.offer[0] == MEDIA_PRIV, (c.answer, c.offer)
@@ -712,6 +729,9 @@ def test_fallback_address_on_kernel(testnet):
     zm = zone_media(testnet)
     assert zm["private"] == ("socket", None), zm
     assert zm["public"][0] == "socket" and "configured on the kernel" in zm["public"][1], zm
+    # no bypass zone runs: no media thread
+    assert ok(testnet, "status")["media_thread"] is None
+    assert media_threads(testnet) == {}
     log = testnet.sbcd_log()
     assert log.count("media: public zone: bypass unavailable (") == 1, log[-2000:]
     uas = start_uas(testnet)
@@ -731,6 +751,7 @@ def test_mixed_bypass_and_socket(bnet):
         "private": {"media": "socket", "media_address": None}})
     bnet.start_sbcd(cfg)
     assert zone_media(bnet) == {"public": ("bypass", None), "private": ("socket", None)}
+    assert len(media_threads(bnet)) == 1, media_threads(bnet)
     uas = start_uas(bnet)
     c = Call(bnet, uas)
     assert c.answer[0] == MEDIA_PUB and c.offer[0] == "10.20.0.1", (c.answer, c.offer)
@@ -738,4 +759,27 @@ def test_mixed_bypass_and_socket(bnet):
     assert rb["from"] == {"%s:%d" % tuple(c.offer): 50}, rb
     assert ra["from"] == {"%s:%d" % tuple(c.answer): 50}, ra
     c.bye()
+    assert not sbcd_problems(bnet), bnet.sbcd_log()[-3000:]
+
+
+def test_media_thread_pinned(bnet):
+    """[media] cpu = 1: the media thread may run on CPU 1 only, stats says
+    so, and a call relays every packet both ways through it; a CPU sbcd
+    may not use is logged once and the thread runs unpinned."""
+    cfg = bnet.write_config(overrides=dict(BYPASS, media={"cpu": "1"}))
+    bnet.start_sbcd(cfg)
+    assert ok(bnet, "status")["media_thread"] == {"cpu": 1}
+    assert list(media_threads(bnet).values()) == ["1"], media_threads(bnet)
+    assert "media thread, pinned to CPU 1" in bnet.sbcd_log()
+    uas = start_uas(bnet)
+    c = Call(bnet, uas)
+    ra, rb = relay_both_ways(bnet, c, count=50)
+    assert ra["received"] == 50 and rb["received"] == 50, (ra, rb)
+    c.bye()
+    bnet.stop_sbcd()
+    cfg = bnet.write_config(overrides=dict(BYPASS, media={"cpu": "1000"}))
+    bnet.start_sbcd(cfg)
+    assert ok(bnet, "status")["media_thread"] == {"cpu": None}
+    assert len(media_threads(bnet)) == 1
+    assert bnet.sbcd_log().count("CPU 1000 is not available to sbcd") == 1
     assert not sbcd_problems(bnet), bnet.sbcd_log()[-3000:]

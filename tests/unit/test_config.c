@@ -600,6 +600,32 @@ static void test_err_bypass(void **state)
 	mem_deref(cfg);
 }
 
+/* [media] cpu: "any" (-1) or a CPU number; anything else refused with the reason. */
+static void test_media_cpu(void **state)
+{
+	static const char *const bad[] = { "-1", "1024", "x", "1x", "0x1", "12345", " 1" };
+	char text[512], why[128];
+	struct sbc_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(PUB PRIV CORE);
+	assert_string_equal(cfg->media.cpu, "any");
+	assert_int_equal(config_media_cpu(&cfg->media), -1);
+	mem_deref(cfg);
+	cfg = expect_ok(PUB PRIV CORE "[media]\ncpu = 1\n");
+	assert_int_equal(config_media_cpu(&cfg->media), 1);
+	mem_deref(cfg);
+	cfg = expect_ok(PUB PRIV CORE "[media]\ncpu = 1023\n");
+	assert_int_equal(config_media_cpu(&cfg->media), 1023);
+	mem_deref(cfg);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(text, sizeof(text), PUB PRIV CORE "[media]\ncpu = \"%s\"\n", bad[i]);
+		snprintf(why, sizeof(why),
+			 "[media] cpu: \"%s\" is neither \"any\" nor a CPU number 0-1023", bad[i]);
+		expect_only(text, why);
+	}
+}
+
 static void test_err_tls_pair(void **state)
 {
 	(void)state;
@@ -861,6 +887,7 @@ int main(void)
 		T(test_err_register_credentials),
 		T(test_err_cidr),
 		T(test_err_bypass),
+		T(test_media_cpu),
 		T(test_err_tls_pair),
 		T(test_err_cross_misc),
 		T(test_err_peer_transport),
