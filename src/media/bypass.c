@@ -427,6 +427,11 @@ static void ring_to_ring(struct media_engine *me, struct media_side *in, struct 
 
 	if (!mac)
 		return;
+	if (frame_udp_csum_partial(f, fi)) {
+		/* the sender's checksum offload left a partial sum: complete it, then update */
+		frame_udp_csum_set(f, fi);
+		me->csum_completed++;
+	}
 	memcpy(rw.dst_mac, mac, 6);
 	memcpy(rw.src_mac, zn->mac, 6);
 	rw.sport = htons(media_sock_port(me, out, zone_out, os));

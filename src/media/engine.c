@@ -189,6 +189,7 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 	st->tx_errors = me->tx_errors;
 	st->bind_skipped = me->bind_skipped;
 	st->timeouts = me->timeouts;
+	st->csum_completed = me->csum_completed;
 	st->fd_limit = me->fd_limit;
 	st->stream_bytes = sizeof(struct media_stream) + MEDIA_ZONES * sizeof(struct media_sock);
 	st->threaded = me->threaded;

@@ -104,6 +104,8 @@ uint16_t frame_ip4_csum(const uint8_t *f, const struct frame_info *fi);
 uint16_t frame_udp_csum(const uint8_t *f, const struct frame_info *fi);
 void frame_udp_csum_set(uint8_t *f, const struct frame_info *fi);
 bool frame_udp_csum_ok(const uint8_t *f, const struct frame_info *fi);
+/* The field holds only the pseudo-header's sum (checksum offload): complete it with frame_udp_csum_set. */
+bool frame_udp_csum_partial(const uint8_t *f, const struct frame_info *fi);
 const char *frame_kind_str(unsigned kind);
 const char *frame_reason_str(unsigned reason);
 

@@ -125,6 +125,7 @@ struct media_engine_stats {
 	uint64_t tx_errors;                   /* sendmmsg refused (buffer full, no route) */
 	uint64_t bind_skipped;                /* pairs skipped: a port was in use elsewhere */
 	uint64_t timeouts;                    /* sessions reported to media_timeout_h */
+	uint64_t csum_completed;              /* bypass: partial UDP checksums (sender's offload) completed */
 	uint64_t fd_limit;                    /* RLIMIT_NOFILE soft limit after start-up */
 	size_t stream_bytes;                  /* heap bytes of a stream with RTCP ports (sockets aside) */
 	bool threaded;                        /* the media thread runs the bypass zones */

@@ -233,7 +233,8 @@ struct media_engine {
 	unsigned nsessions, nstreams, nsockets;
 	uint64_t fd_limit;
 	uint64_t rx_packets, relayed, dropped_source, dropped_policing, dropped_no_dest,
-		dropped_truncated, dropped_no_neighbour, tx_errors, bind_skipped, timeouts;
+		dropped_truncated, dropped_no_neighbour, tx_errors, bind_skipped, timeouts,
+		csum_completed;
 	struct media_zone zone[MEDIA_ZONES];
 	/* the media thread (thread.c); threaded is only changed by the thread that made the engine */
 	pthread_mutex_t lock;               /* see media_lock() */

@@ -241,7 +241,7 @@ static json_t *media_json(const struct media_engine *me)
 	    PUT(o, &st, dropped_source) && PUT(o, &st, dropped_policing) &&
 	    PUT(o, &st, dropped_no_dest) && PUT(o, &st, dropped_truncated) &&
 	    PUT(o, &st, dropped_no_neighbour) &&
-	    PUT(o, &st, tx_errors) && PUT(o, &st, timeouts) &&
+	    PUT(o, &st, tx_errors) && PUT(o, &st, timeouts) && PUT(o, &st, csum_completed) &&
 	    put_u64(o, "ports_in_use_public", st.ports_in_use[ZONE_PUBLIC]) &&
 	    put_u64(o, "ports_in_use_private", st.ports_in_use[ZONE_PRIVATE]) &&
 	    json_object_set_new(o, "zones", media_zones_json(me)) == 0)
