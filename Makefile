@@ -48,6 +48,10 @@ WEBD_SRC   := $(wildcard src/webd/*.c)
 WEBD_OBJ   := $(WEBD_SRC:%.c=$(BUILD)/%.o)
 WEBD       := $(if $(WEBD_SRC),$(BUILD)/sbc-webd)
 
+NETUP_SRC  := $(wildcard src/netup/*.c)
+NETUP_OBJ  := $(NETUP_SRC:%.c=$(BUILD)/%.o)
+NETUP      := $(if $(NETUP_SRC),$(BUILD)/sbc-netup)
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -63,7 +67,7 @@ FUZZ_FLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Isrc $(PKG
 .PHONY: all run test bench fuzz fuzz-build asan unit unit-build clean deps check-banned FORCE
 .DELETE_ON_ERROR:
 
-all: check-banned $(BUILD)/sbcd $(SBCCTL) $(WEBD) $(TOOL_BIN)
+all: check-banned $(BUILD)/sbcd $(SBCCTL) $(WEBD) $(NETUP) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -90,6 +94,10 @@ $(BUILD)/sbcctl: $(SBCCTL_OBJ) $(LIB)
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/sbc-webd: $(WEBD_OBJ) $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/sbc-netup: $(NETUP_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

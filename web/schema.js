@@ -15,6 +15,10 @@ const ZONE = [
 	['rtp_ports', '20000-29999', 'even start, e.g. 20000-29999'],
 	['media', 'socket', 'socket | bypass'],
 	['media_address', '', 'address for bypass media'],
+	['prefix', '', 'prefix length of address; default 24 (IPv4), 64 (IPv6)'],
+	['gateway', '', 'next hop on the subnet; public: the default route'],
+	['routes', '', 'CIDR list reached through gateway, comma separated'],
+	['mtu', '', '576-9000; default: as the kernel has it'],
 ];
 
 export const SECTIONS = {

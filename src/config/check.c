@@ -1,4 +1,5 @@
 /* check: rules that tie keys together (zones apart, port ranges disjoint, both-or-neither pairs, a listener for each peer's transport); fields already refused are skipped. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "config_int.h"
@@ -66,6 +67,168 @@ static void check_zone(struct config_ctx *c, const struct config_zone *z)
 			   z->media_address.text, config_zone_name(o->id));
 }
 
+/* "IPv4" or "IPv6", for messages. */
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* The subnet address/prefix of zone z; false when it has none or either key was refused. */
+static bool zone_net(const struct config_ctx *c, const struct config_zone *z, struct config_cidr *net)
+{
+	if (!z->address.set || config_bad(c, &z->address) || config_bad(c, &z->prefix))
+		return false;
+	return config_cidr_of(net, &z->address, z->prefix) == 0;
+}
+
+/* The network address of block b as a socket address. */
+static void cidr_sa(const struct config_cidr *b, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = b->family;
+	if (b->family == AF_INET)
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, b->net, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, b->net, 16);
+}
+
+/* True when block in lies inside block out (or is it). */
+static bool cidr_inside(const struct config_cidr *in, const struct config_cidr *out)
+{
+	struct sockaddr_storage ss;
+
+	if (in->family != out->family || in->prefix < out->prefix)
+		return false;
+	cidr_sa(in, &ss);
+	return config_cidr_match(out, (const struct sockaddr *)&ss);
+}
+
+/* An IPv6 link-local address (fe80::/10): a valid next hop whatever the prefix. */
+static bool addr_link_local(const struct config_addr *a)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+	return a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr);
+}
+
+/*
+ * The gateway is a neighbour on the zone's subnet: same family, inside
+ * address/prefix (IPv6 also link-local), not the zone's own address and,
+ * on IPv4 subnets of 4 or more addresses, not the network or broadcast one.
+ */
+static void check_gateway(struct config_ctx *c, const struct config_zone *z, const struct config_cidr *net)
+{
+	const char *sec = config_zone_name(z->id);
+	const struct config_addr *g = &z->gateway;
+
+	if (g->ss.ss_family != z->address.ss.ss_family) {
+		config_err(c, sec, "gateway", "%s is %s, address %s is %s", g->text,
+			   family_name(g->ss.ss_family), z->address.text, family_name(z->address.ss.ss_family));
+	} else if (config_addr_eq(g, &z->address)) {
+		config_err(c, sec, "gateway", "%s is the zone's own address", g->text);
+	} else if (addr_link_local(g)) {
+		return;
+	} else if (!config_cidr_match(net, (const struct sockaddr *)&g->ss)) {
+		config_err(c, sec, "gateway", "%s is outside %s (address/prefix)", g->text, net->text);
+	} else if (net->family == AF_INET && net->prefix <= 30) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)&g->ss)->sin_addr.s_addr);
+		uint32_t hostmask = 0xffffffffu >> net->prefix;
+
+		if ((a & hostmask) == 0)
+			config_err(c, sec, "gateway", "%s is the network address of %s", g->text, net->text);
+		else if ((a & hostmask) == hostmask)
+			config_err(c, sec, "gateway", "%s is the broadcast address of %s", g->text, net->text);
+	}
+}
+
+/* One routes entry: the gateway's family, not a default route, not on a zone's own subnet, listed once. */
+static void check_route(struct config_ctx *c, const struct config_zone *z, unsigned i)
+{
+	const char *sec = config_zone_name(z->id);
+	const struct config_cidr *r = &z->routes.v[i];
+	struct config_cidr net;
+
+	if (r->family != z->gateway.ss.ss_family) {
+		config_err(c, sec, "routes", "%s is %s, gateway %s is %s", r->text, family_name(r->family),
+			   z->gateway.text, family_name(z->gateway.ss.ss_family));
+		return;
+	}
+	if (r->prefix == 0) {
+		config_err(c, sec, "routes", "%s is a default route: that is [public] gateway", r->text);
+		return;
+	}
+	for (unsigned j = 0; j < i; j++) {
+		if (z->routes.v[j].prefix == r->prefix && cidr_inside(r, &z->routes.v[j])) {
+			config_err(c, sec, "routes", "%s is listed twice", r->text);
+			return;
+		}
+	}
+	for (int y = 0; y < ZONE_COUNT; y++) {
+		if (zone_net(c, &c->cfg->zones[y], &net) && cidr_inside(r, &net)) {
+			config_err(c, sec, "routes", "%s is inside the [%s] subnet %s", r->text,
+				   config_zone_name((enum zone_id)y), net.text);
+			return;
+		}
+	}
+}
+
+/*
+ * The bring-up keys (sbc-netup): prefix fits the address family, the
+ * gateway is on the zone's subnet, routes need a gateway, an IPv6 link's
+ * MTU is at least 1280. Without an address there is no subnet: prefix and
+ * gateway are refused, mtu alone is fine.
+ */
+static void check_zone_net(struct config_ctx *c, const struct config_zone *z)
+{
+	const char *sec = config_zone_name(z->id);
+	bool gw = z->gateway.set && !config_bad(c, &z->gateway);
+	struct config_cidr net;
+
+	if (!z->address.set) {
+		if (config_bad(c, &z->address))
+			return;
+		if (z->prefix && !config_bad(c, &z->prefix))
+			config_err(c, sec, "prefix", "needs address");
+		if (gw)
+			config_err(c, sec, "gateway", "needs address (the gateway is on its subnet)");
+		gw = false;
+	} else if (!zone_net(c, z, &net)) {
+		if (!config_bad(c, &z->address) && !config_bad(c, &z->prefix))
+			config_err(c, sec, "prefix", "%u is too long for the %s address %s (1-32)", z->prefix,
+				   family_name(z->address.ss.ss_family), z->address.text);
+		gw = false;
+	} else {
+		if (gw)
+			check_gateway(c, z, &net);
+		if (z->address.ss.ss_family == AF_INET6 && z->mtu && z->mtu < 1280 && !config_bad(c, &z->mtu))
+			config_err(c, sec, "mtu", "%u is below 1280, the IPv6 minimum", z->mtu);
+	}
+	if (config_bad(c, &z->routes) || !z->routes.n)
+		return;
+	if (!z->gateway.set && !config_bad(c, &z->gateway)) {
+		config_err(c, sec, "routes", "needs gateway (the next hop of every route)");
+		return;
+	}
+	for (unsigned i = 0; gw && i < z->routes.n; i++)
+		check_route(c, z, i);
+}
+
+/* The same network routed through both zones: the kernel would pick one. */
+static void check_routes_apart(struct config_ctx *c)
+{
+	const struct config_cidrlist *pub = &c->cfg->zones[ZONE_PUBLIC].routes;
+	const struct config_cidrlist *priv = &c->cfg->zones[ZONE_PRIVATE].routes;
+
+	for (unsigned i = 0; i < priv->n; i++) {
+		for (unsigned j = 0; j < pub->n; j++) {
+			if (priv->v[i].prefix == pub->v[j].prefix && cidr_inside(&priv->v[i], &pub->v[j])) {
+				config_err(c, "private", "routes", "%s is also in [public] routes", priv->v[i].text);
+				break;
+			}
+		}
+	}
+}
+
 /* The two zones apart: addresses, RTP ranges, media addresses. */
 static void check_zones(struct config_ctx *c)
 {
@@ -83,6 +246,9 @@ static void check_zones(struct config_ctx *c)
 			   priv->media_address.text);
 	check_zone(c, pub);
 	check_zone(c, priv);
+	check_zone_net(c, pub);
+	check_zone_net(c, priv);
+	check_routes_apart(c);
 }
 
 /* A peer (core or trunk) at one of the box's own addresses would loop. */

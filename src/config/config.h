@@ -117,6 +117,11 @@ struct config_zone {
 	struct config_range rtp_ports;
 	enum config_media_engine media;
 	struct config_addr media_address;     /* set iff media is bypass */
+	/* Network bring-up (sbc-netup, docs/netup.md); sbcd itself does not use them. */
+	unsigned prefix;                      /* of address; 0 only when address is unset */
+	struct config_addr gateway;           /* unset: none; public: the default route */
+	struct config_cidrlist routes;        /* networks reached through gateway */
+	unsigned mtu;                         /* 0: left as the kernel has it */
 };
 
 struct config_sip {
@@ -254,6 +259,7 @@ const char *config_media_engine_name(enum config_media_engine m);
 
 bool config_addr_eq(const struct config_addr *a, const struct config_addr *b);
 bool config_cidr_match(const struct config_cidr *c, const struct sockaddr *sa);
+int config_cidr_of(struct config_cidr *c, const struct config_addr *a, unsigned prefix);
 bool config_cidrlist_match(const struct config_cidrlist *l, const struct sockaddr *sa);
 
 #endif

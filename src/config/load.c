@@ -375,6 +375,14 @@ static void users_file_derive(struct config_ctx *c)
 	}
 }
 
+/* A zone's prefix follows its address family: 24 for IPv4, 64 for IPv6; none without an address. */
+static void zone_derive(struct config_ctx *c, struct config_zone *z)
+{
+	if (z->prefix || !z->address.set || config_bad(c, &z->prefix))
+		return;
+	z->prefix = z->address.ss.ss_family == AF_INET ? 24 : 64;
+}
+
 /* Defaults that depend on other keys. */
 static void defaults_derive(struct config_ctx *c)
 {
@@ -382,8 +390,10 @@ static void defaults_derive(struct config_ctx *c)
 	struct config_endpoint *l = &cfg->web.listen;
 	const struct config_addr *priv = &cfg->zones[ZONE_PRIVATE].address;
 
-	for (int z = 0; z < ZONE_COUNT; z++)
+	for (int z = 0; z < ZONE_COUNT; z++) {
 		cfg->zones[z].id = (enum zone_id)z;
+		zone_derive(c, &cfg->zones[z]);
+	}
 	users_file_derive(c);
 	if (l->addr.set || config_bad(c, l))
 		return;

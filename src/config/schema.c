@@ -82,6 +82,11 @@ static const struct config_key zone_keys[] = {
 	KEY_OF(Z, rtp_ports, CONFIG_T_RANGE, struct config_range, "20000-29999", 0),
 	KEY_ENUM(Z, media, enum config_media_engine, config_media_engine_names, "socket"),
 	KEY_OF(Z, media_address, CONFIG_T_ADDR, struct config_addr, NULL, 0),
+	/* prefix: no default here, 24 or 64 by the address family (zone_derive in load.c) */
+	KEY_UINT(Z, prefix, NULL, 1, 128),
+	KEY_OF(Z, gateway, CONFIG_T_ADDR, struct config_addr, NULL, 0),
+	KEY_CIDRS(Z, routes),
+	KEY_UINT(Z, mtu, NULL, 576, 9000),
 };
 #undef Z
 

@@ -354,6 +354,26 @@ int config_cidr_from_addr(struct config_cidr *c, const struct config_addr *a)
 	return 0;
 }
 
+/* The block of prefix bits holding a, host bits cleared; EINVAL for a prefix too long for the family. */
+int config_cidr_of(struct config_cidr *c, const struct config_addr *a, unsigned prefix)
+{
+	size_t len;
+
+	if (config_cidr_from_addr(c, a))
+		return EINVAL;
+	len = c->family == AF_INET ? 4 : 16;
+	if (prefix > len * 8)
+		return EINVAL;
+	c->prefix = (uint8_t)prefix;
+	for (size_t i = 0; i < len; i++) {
+		unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
+
+		c->net[i] &= (uint8_t)(0xff00u >> keep);
+	}
+	cidr_text(c);
+	return 0;
+}
+
 /* "ADDRESS/PREFIX" or a bare address; host bits must be zero. */
 static int parse_cidr(const char *val, struct config_cidr *c, char *why, size_t size)
 {
@@ -375,16 +395,8 @@ static int parse_cidr(const char *val, struct config_cidr *c, char *why, size_t 
 	b = addr_bytes((const struct sockaddr *)&a.ss, &blen);
 	if (!slash)
 		return 0;
-	if (parse_u32(slash + 1, &prefix) || prefix > blen * 8)
+	if (parse_u32(slash + 1, &prefix) || config_cidr_of(c, &a, prefix))
 		return why_set(why, size, "\"%s\" has a bad prefix length (0-%zu)", q, blen * 8);
-	c->prefix = (uint8_t)prefix;
-	for (size_t i = 0; i < blen; i++) {
-		unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
-		uint8_t mask = (uint8_t)(0xff00u >> keep);
-
-		c->net[i] = b[i] & mask;
-	}
-	cidr_text(c);
 	if (memcmp(c->net, b, blen) != 0)
 		return why_set(why, size, "\"%s\" has host bits set (the block is %s)", q, c->text);
 	return 0;

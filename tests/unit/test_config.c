@@ -128,6 +128,12 @@ static void test_rootfs_default(void **state)
 	assert_int_equal(pub->rtp_ports.end, 29999);
 	assert_int_equal(pub->media, CONFIG_MEDIA_SOCKET);
 	assert_false(pub->media_address.set);
+	assert_int_equal(pub->prefix, 24);
+	assert_false(pub->gateway.set);
+	assert_int_equal(pub->routes.n, 0);
+	assert_int_equal(pub->mtu, 0);
+	assert_int_equal(priv->prefix, 24);
+	assert_false(priv->gateway.set);
 	assert_int_equal(priv->id, ZONE_PRIVATE);
 	assert_string_equal(priv->interface, "lan");
 	assert_string_equal(priv->address.text, "10.20.0.1");
@@ -187,6 +193,16 @@ static void test_full(void **state)
 	assert_int_equal(pub->rtp_ports.end, 40999);
 	assert_int_equal(pub->media, CONFIG_MEDIA_BYPASS);
 	assert_string_equal(pub->media_address.text, "2001:db8::11");
+	assert_int_equal(pub->prefix, 48);
+	assert_string_equal(pub->gateway.text, "fe80::1");
+	assert_int_equal(pub->routes.n, 2);
+	assert_string_equal(pub->routes.v[1].text, "2001:db8:200::/40");
+	assert_int_equal(pub->mtu, 1492);
+	assert_int_equal(priv->prefix, 26);
+	assert_string_equal(priv->gateway.text, "192.168.7.62");
+	assert_int_equal(priv->routes.n, 1);
+	assert_string_equal(priv->routes.v[0].text, "192.168.8.0/24");
+	assert_int_equal(priv->mtu, 9000);
 	assert_int_equal(priv->sip_tcp, 0);
 	assert_int_equal(priv->sip_tls, 5081);
 	assert_int_equal(cfg->sip.t1_ms, 250);
@@ -681,6 +697,143 @@ static void test_err_peer_transport(void **state)
 	mem_deref(cfg);
 }
 
+/* The bring-up keys of sbc-netup: defaults by address family, and what is accepted. */
+static void test_netup_keys(void **state)
+{
+	struct sbc_config *cfg;
+	const struct config_zone *pub, *priv;
+
+	(void)state;
+	cfg = expect_ok(BASE);
+	pub = &cfg->zones[ZONE_PUBLIC];
+	assert_int_equal(pub->prefix, 24);
+	assert_false(pub->gateway.set);
+	assert_int_equal(pub->routes.n, 0);
+	assert_int_equal(pub->mtu, 0);
+	mem_deref(cfg);
+	/* IPv6: 64 by default; a link-local gateway is a neighbour whatever the prefix */
+	cfg = expect_ok("[public]\ninterface = wan\naddress = 2001:db8::1\ngateway = fe80::1\n"
+			"routes = 2001:db8:ff00::/40\n" PRIV "prefix = 30\ngateway = 10.20.0.2\n"
+			"routes = 10.30.0.0/16, 192.168.0.0/16\nmtu = 576\n" CORE);
+	pub = &cfg->zones[ZONE_PUBLIC];
+	priv = &cfg->zones[ZONE_PRIVATE];
+	assert_int_equal(pub->prefix, 64);
+	assert_string_equal(pub->gateway.text, "fe80::1");
+	assert_int_equal(pub->routes.n, 1);
+	assert_int_equal(priv->prefix, 30);
+	assert_string_equal(priv->gateway.text, "10.20.0.2");
+	assert_int_equal(priv->routes.n, 2);
+	assert_string_equal(priv->routes.v[1].text, "192.168.0.0/16");
+	assert_int_equal(priv->mtu, 576);
+	mem_deref(cfg);
+	/* without an address: no prefix; mtu alone is fine */
+	cfg = expect_ok(PUB "[private]\ninterface = lan\nmtu = 9000\n" CORE);
+	priv = &cfg->zones[ZONE_PRIVATE];
+	assert_int_equal(priv->prefix, 0);
+	assert_int_equal(priv->mtu, 9000);
+	mem_deref(cfg);
+	/* /31 and /32: no network or broadcast address to refuse; a gateway inside the /31 */
+	cfg = expect_ok(PUB "prefix = 31\ngateway = 203.0.113.0\n" PRIV CORE);
+	assert_int_equal(cfg->zones[ZONE_PUBLIC].prefix, 31);
+	mem_deref(cfg);
+	cfg = expect_ok(PUB "prefix = 32\n" PRIV CORE);
+	assert_int_equal(cfg->zones[ZONE_PUBLIC].prefix, 32);
+	mem_deref(cfg);
+	cfg = expect_ok("[public]\ninterface = wan\naddress = 2001:db8::1\nprefix = 128\nmtu = 1280\n" PRIV CORE);
+	assert_int_equal(cfg->zones[ZONE_PUBLIC].prefix, 128);
+	mem_deref(cfg);
+}
+
+static void test_err_netup_keys(void **state)
+{
+	struct sbc_config *cfg;
+
+	(void)state;
+	expect_only(PUB "prefix = 0\n" PRIV CORE, "[public] prefix: 0 is out of range (1-128)");
+	expect_only(PUB "prefix = 129\n" PRIV CORE, "[public] prefix: 129 is out of range (1-128)");
+	expect_only(PUB "prefix = 33\n" PRIV CORE,
+		    "[public] prefix: 33 is too long for the IPv4 address 203.0.113.1 (1-32)");
+	expect_only(PUB "mtu = 575\n" PRIV CORE, "[public] mtu: 575 is out of range (576-9000)");
+	expect_only(PUB "mtu = 9001\n" PRIV CORE, "[public] mtu: 9001 is out of range (576-9000)");
+	expect_only("[public]\ninterface = wan\naddress = 2001:db8::1\nmtu = 1279\n" PRIV CORE,
+		    "[public] mtu: 1279 is below 1280, the IPv6 minimum");
+	expect_only(PUB "gateway = gw.example\n" PRIV CORE,
+		    "[public] gateway: \"gw.example\" is not an IPv4 or IPv6 address");
+	expect_only(PUB "gateway = 198.51.100.1\n" PRIV CORE,
+		    "[public] gateway: 198.51.100.1 is outside 203.0.113.0/24 (address/prefix)");
+	expect_only(PUB "prefix = 25\ngateway = 203.0.113.200\n" PRIV CORE,
+		    "[public] gateway: 203.0.113.200 is outside 203.0.113.0/25 (address/prefix)");
+	expect_only(PUB "gateway = 2001:db8::1\n" PRIV CORE,
+		    "[public] gateway: 2001:db8::1 is IPv6, address 203.0.113.1 is IPv4");
+	expect_only(PUB "gateway = 203.0.113.1\n" PRIV CORE,
+		    "[public] gateway: 203.0.113.1 is the zone's own address");
+	expect_only(PUB "gateway = 203.0.113.0\n" PRIV CORE,
+		    "[public] gateway: 203.0.113.0 is the network address of 203.0.113.0/24");
+	expect_only(PUB "gateway = 203.0.113.255\n" PRIV CORE,
+		    "[public] gateway: 203.0.113.255 is the broadcast address of 203.0.113.0/24");
+	expect_only("[public]\ninterface = wan\naddress = 2001:db8::1\ngateway = 2001:db9::1\n" PRIV CORE,
+		    "[public] gateway: 2001:db9::1 is outside 2001:db8::/64 (address/prefix)");
+	expect_only(PUB "[private]\ninterface = lan\nprefix = 24\n" CORE, "[private] prefix: needs address");
+	expect_only(PUB "[private]\ninterface = lan\ngateway = 10.20.0.254\n" CORE,
+		    "[private] gateway: needs address (the gateway is on its subnet)");
+	expect_only(PUB PRIV "routes = 10.30.0.0/16\n" CORE,
+		    "[private] routes: needs gateway (the next hop of every route)");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 10.30.0.1/16\n" CORE,
+		    "[private] routes: \"10.30.0.1/16\" has host bits set (the block is 10.30.0.0/16)");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 2001:db8::/32\n" CORE,
+		    "[private] routes: 2001:db8::/32 is IPv6, gateway 10.20.0.254 is IPv4");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 0.0.0.0/0\n" CORE,
+		    "[private] routes: 0.0.0.0/0 is a default route: that is [public] gateway");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 10.30.0.0/16, 10.30.0.0/16\n" CORE,
+		    "[private] routes: 10.30.0.0/16 is listed twice");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 10.20.0.128/25\n" CORE,
+		    "[private] routes: 10.20.0.128/25 is inside the [private] subnet 10.20.0.0/24");
+	expect_only(PUB PRIV "gateway = 10.20.0.254\nroutes = 203.0.113.0/24\n" CORE,
+		    "[private] routes: 203.0.113.0/24 is inside the [public] subnet 203.0.113.0/24");
+	expect_only(PUB "gateway = 203.0.113.254\nroutes = 10.30.0.0/16\n" PRIV
+		    "gateway = 10.20.0.254\nroutes = 10.30.0.0/16\n" CORE,
+		    "[private] routes: 10.30.0.0/16 is also in [public] routes");
+	/* a gateway already refused does not bring a second error on routes */
+	expect_only(PUB PRIV "gateway = 10.99.0.1\nroutes = 10.30.0.0/16\n" CORE,
+		    "[private] gateway: 10.99.0.1 is outside 10.20.0.0/24 (address/prefix)");
+	expect_only(PUB PRIV "gateway = none\nroutes = 10.30.0.0/16\n" CORE,
+		    "[private] gateway: \"none\" is not an IPv4 or IPv6 address");
+	/* several at once: each reported */
+	assert_int_equal(load(PUB "prefix = 33\ngateway = 10.0.0.1\nmtu = 1\n" PRIV "routes = 10.30.0.0/16\n" CORE,
+			      &cfg), EINVAL);
+	assert_true(has_error("[public] prefix: 33 is too long for the IPv4 address 203.0.113.1 (1-32)"));
+	assert_true(has_error("[public] mtu: 1 is out of range (576-9000)"));
+	assert_true(has_error("[private] routes: needs gateway (the next hop of every route)"));
+	assert_int_equal(errs.n, 3);
+}
+
+/* Routes are allocated: every allocation failure gives ENOMEM and leaks nothing. */
+static void test_netup_keys_oom(void **state)
+{
+	struct sbc_config *cfg;
+	int err = ENOMEM;
+	long n;
+
+	(void)state;
+	for (n = 0; n < 1000 && err == ENOMEM; n++) {
+		size_t before = mem_nalloc();
+
+		cfg = NULL;
+		mem_fail_after(n);
+		err = load(PUB "gateway = 203.0.113.254\nroutes = 198.51.100.0/24\n"
+			   PRIV "gateway = 10.20.0.254\nroutes = 10.30.0.0/16, 10.40.0.0/16\n" CORE, &cfg);
+		mem_fail_after(-1);
+		if (err == ENOMEM) {
+			assert_null(cfg);
+			assert_int_equal(mem_nalloc(), before);
+		}
+	}
+	assert_int_equal(err, 0);
+	assert_true(n > 2);
+	assert_int_equal(cfg->zones[ZONE_PRIVATE].routes.n, 2);
+	mem_deref(cfg);
+}
+
 static void test_err_missing_file(void **state)
 {
 	struct sbc_config *cfg = NULL;
@@ -891,6 +1044,9 @@ int main(void)
 		T(test_err_tls_pair),
 		T(test_err_cross_misc),
 		T(test_err_peer_transport),
+		T(test_netup_keys),
+		T(test_err_netup_keys),
+		T(test_netup_keys_oom),
 		T(test_err_missing_file),
 		T(test_err_empty_file),
 		T(test_err_many_at_once),
