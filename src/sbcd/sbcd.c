@@ -1,5 +1,6 @@
 /* sbcd: daemon state, start-up, the libevent loop, signals, configuration reload and shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <limits.h>
 #include <signal.h>
@@ -257,7 +258,72 @@ static int path_absolute(char *out, size_t size, const char *path)
 	return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
 }
 
-/* Detach from the terminal and write the pid file (its folder is made if missing). */
+/*
+ * -d, before anything starts: fork, and the parent waits for the child's
+ * word on a pipe and exits with it: 0 once the child runs, failure if it
+ * could not start (its errors went to the terminal, which it still has).
+ * The child makes a session of its own and starts the modules: threads
+ * they start (the media thread, lwIP's) are its own, which a fork after
+ * the start would have lost. system.restart under -d is detached already:
+ * no fork, the pid stays.
+ */
+static int detach_begin(struct sbcd *s)
+{
+	int fds[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	s->ready_fd = -1;
+	if (sbcd_reexecuted())
+		return 0;
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return errno;
+	pid = fork();
+	if (pid == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		return errno;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		do
+			n = read(fds[0], &status, sizeof(status));
+		while (n == -1 && errno == EINTR);
+		_exit(n == sizeof(status) && status == 0 ? SBCD_EXIT_OK : SBCD_EXIT_FAIL);
+	}
+	close(fds[0]);
+	s->ready_fd = fds[1];
+	if (setsid() == -1)
+		log_warn("setsid: %s", strerror(errno));
+	return 0;
+}
+
+/* Tell the waiting parent how the start went (0: running); once. */
+static void detach_tell(struct sbcd *s, int err)
+{
+	if (s->ready_fd == -1)
+		return;
+	if (write(s->ready_fd, &err, sizeof(err)) != sizeof(err))
+		log_warn("could not tell the starting process: %s", strerror(errno));
+	close(s->ready_fd);
+	s->ready_fd = -1;
+}
+
+/* Standard input and output to /dev/null once started: nobody reads them. */
+static void stdio_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* Started under -d: leave the folder, write the pid file (its folder made if missing). */
 static int daemonize(struct sbcd *s)
 {
 	char pid[32];
@@ -272,15 +338,8 @@ static int daemonize(struct sbcd *s)
 		return err;
 	}
 	s->opts.pid_file = s->pid_path;
-	if (sbcd_reexecuted()) {
-		/* system.restart under -d: detached already; the pid stays, no second fork */
-		if (chdir("/") == -1)
-			log_warn("chdir /: %s", strerror(errno));
-	} else if (daemon(0, 0) == -1) {
-		err = errno;
-		log_error("daemon: %s", strerror(err));
-		return err;
-	}
+	if (chdir("/") == -1)
+		log_warn("chdir /: %s", strerror(errno));
 	slash = strrchr(s->opts.pid_file, '/');
 	if (slash && slash != s->opts.pid_file && (size_t)(slash - s->opts.pid_file) < sizeof(dir)) {
 		memcpy(dir, s->opts.pid_file, (size_t)(slash - s->opts.pid_file));
@@ -318,29 +377,35 @@ static int events_add(struct sbcd *s)
 }
 
 /*
- * Make the loop, start the modules in order (they open sockets on it), then
- * daemonise if asked: the loop is re-initialised in the child.
+ * Under -d, fork first (detach_begin); make the loop, start the modules
+ * in order (they open sockets on it); under -d, then write the pid file,
+ * tell the parent, and let go of the terminal.
  */
 static int sbcd_start(struct sbcd *s)
 {
-	int err = events_add(s);
+	int err = 0;
 
-	if (err) {
-		log_error("event loop: %s", strerror(err));
-		return err;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
-		err = modules[i].start ? modules[i].start(s) : 0;
+	s->ready_fd = -1;
+	if (s->opts.daemonize) {
+		err = detach_begin(s);
 		if (err) {
-			log_error("start: %s: %s", modules[i].name, strerror(err));
+			log_error("fork: %s", strerror(err));
 			return err;
 		}
 	}
-	if (s->opts.daemonize) {
-		err = daemonize(s);
-		if (!err && event_reinit(s->base) == -1)
-			err = EIO;
+	err = events_add(s);
+	if (err)
+		log_error("event loop: %s", strerror(err));
+	for (size_t i = 0; !err && i < ARRAY_SIZE(modules); i++) {
+		err = modules[i].start ? modules[i].start(s) : 0;
+		if (err)
+			log_error("start: %s: %s", modules[i].name, strerror(err));
 	}
+	if (!err && s->opts.daemonize)
+		err = daemonize(s);
+	detach_tell(s, err);
+	if (!err && s->opts.daemonize)
+		stdio_null();
 	return err;
 }
 

@@ -38,6 +38,7 @@ struct sbcd {
 	struct event *ev_hup;
 	struct event *ev_ready;
 	bool pid_written;
+	int ready_fd;               /* -d: the pipe the waiting parent reads; -1 */
 	bool restart;                       /* system.restart: run again after shutdown (main.c) */
 	struct event *ev_restart;           /* ends the loop once the answer has gone out */
 	struct config_errors errs;          /* of the last load */

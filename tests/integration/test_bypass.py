@@ -830,3 +830,46 @@ def test_partial_checksums_completed(testnet):
     assert udp_checksums(pcap_priv) == ["good"] * 50
     assert udp_checksums(pcap_pub) == ["good"] * 50
     assert ok(testnet, "stats")["media"]["csum_completed"] == 100
+
+
+def test_daemon_keeps_its_threads(bnet):
+    """sbcd -d forks before it starts anything: the daemon has the media
+    thread and lwIP's (which a fork after the start would lose), so its
+    media addresses answer ping and a call relays RTP both ways; the
+    parent exits 0 only once the daemon runs."""
+    pid_file = os.path.join(bnet.rundir, "run", "sbcd.pid")
+    cfg = bnet.write_config(overrides=BYPASS)
+    parent = bnet.start_sbcd(cfg, ready=None, args=("-d", "-p", pid_file))
+    assert parent.wait(20) == 0, netns.log_tail(parent.out_path)
+    with open(pid_file) as f:
+        pid = int(f.read())
+    try:
+        assert ok(bnet, "status")["pid"] == pid != parent.pid
+        assert len(media_threads(bnet)) == 1, media_threads(bnet)
+        r = bnet.run("pub", [netns.PYTHON, "-c", PING, MEDIA_PUB], timeout=20)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        uas = start_uas(bnet)
+        c = Call(bnet, uas)
+        ra, rb = relay_both_ways(bnet, c, count=30)
+        assert ra["received"] == 30 and rb["received"] == 30, (ra, rb)
+        c.bye()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(pid_file) or None, 20, "the daemon's exit")
+
+
+def test_daemon_start_failure_reaches_the_parent(bnet):
+    """sbcd -d that cannot start (its SIP port is taken): the parent exits
+    1, as in the foreground, and no pid file is left."""
+    pid_file = os.path.join(bnet.rundir, "run", "sbcd.pid")
+    holder = bnet.popen("sbc", [netns.PYTHON, "-c",
+                                "import socket, time\n"
+                                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                "s.bind(('203.0.113.1', 5060)); print('bound', flush=True)\n"
+                                "time.sleep(60)\n"], name="holder")
+    wait_for(lambda: "bound" in open(holder.out_path).read() or None, 10, "the port holder")
+    cfg = bnet.write_config(overrides=BYPASS)
+    parent = bnet.start_sbcd(cfg, ready=None, args=("-d", "-p", pid_file))
+    assert parent.wait(20) == 1, netns.log_tail(parent.out_path)
+    assert not os.path.exists(pid_file)
+    holder.stop()
