@@ -8,17 +8,111 @@
 
 #include "webd_int.h"
 
-/* Set-Cookie for a session, or (id NULL) one that expires the cookie. */
+/* Set-Cookie for a session, or (id NULL) one that expires the cookie; replaces one set before. */
 static void set_cookie(struct evhttp_request *req, const char *id)
 {
-	char v[160];
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char v[WEBD_SEAL_TEXT_MAX + 80];
 
+	evhttp_remove_header(h, "Set-Cookie");
 	if (id)
 		snprintf(v, sizeof(v), WEBD_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Strict", id);
 	else
 		snprintf(v, sizeof(v), WEBD_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; "
 			 "SameSite=Strict");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", v);
+	evhttp_add_header(h, "Set-Cookie", v);
+}
+
+/* Seal tok as the answer's cookie; false when it could not be sealed. */
+static bool cookie_seal(struct webd *w, struct evhttp_request *req, const struct webd_token *tok)
+{
+	char text[WEBD_SEAL_TEXT_MAX];
+
+	if (webd_seal(&w->skey, tok, text, sizeof(text))) {
+		log_error("cannot seal a session token");
+		return false;
+	}
+	set_cookie(req, text);
+	return true;
+}
+
+/* A session over the cap was evicted: it is logged out for good. */
+static void revoke_evicted(struct webd *w, const struct webd_token *ev, uint64_t now)
+{
+	webd_revoke_add(&w->revoke, ev, now);
+	webd_state_save_revoke(w);
+	log_info("%u sessions: the least recently used one is logged out", WEBD_SESSIONS_MAX);
+}
+
+/* Enter tok in the table (revoking one evicted over the cap), its CSRF token derived. */
+static struct webd_session *session_enter(struct webd *w, const struct webd_token *tok,
+					  uint64_t now)
+{
+	struct webd_token ev;
+	struct webd_session *s;
+	bool evicted;
+
+	s = webd_session_add(&w->sessions, tok, now, &ev, &evicted);
+	webd_csrf_derive(&w->skey, s->sid, s->csrf);
+	if (evicted)
+		revoke_evicted(w, &ev, now);
+	return s;
+}
+
+/*
+ * The session of a cookie value, or NULL (a refused cookie is counted
+ * by reason). The cookie's token is opened and checked against the clock
+ * and the revocations; idle time counts from the later of the cookie's
+ * last-seen and this process's. A cookie whose last-seen is older than
+ * WEBD_SESSION_RESEAL_MS is renewed on this answer (Set-Cookie).
+ */
+struct webd_session *webd_session_open(struct webd *w, struct evhttp_request *req,
+				       const char *cookie)
+{
+	uint64_t now = webd_wall_ms(), cookie_seen;
+	enum webd_refuse why;
+	struct webd_token tok;
+	struct webd_session *s;
+
+	if (webd_unseal(&w->skey, cookie, &tok, &why))
+		goto refused;
+	cookie_seen = tok.seen;
+	s = webd_session_find(&w->sessions, tok.sid);
+	if (s && s->created == tok.created && s->seen > tok.seen)
+		tok.seen = s->seen;
+	if (webd_token_check(&w->revoke, &tok, now, &why)) {
+		if (s && s->created == tok.created)
+			webd_session_drop(s);   /* not one renewed since (a password change) */
+		goto refused;
+	}
+	if (!s || s->created != tok.created) {
+		if (s)
+			webd_session_drop(s);
+		s = session_enter(w, &tok, now);
+	}
+	s->seen = now;
+	if (now > cookie_seen && now - cookie_seen >= WEBD_SESSION_RESEAL_MS) {
+		tok.seen = now;
+		cookie_seal(w, req, &tok);
+	}
+	OPENSSL_cleanse(&tok, sizeof(tok));
+	return s;
+
+ refused:
+	w->stats.session_refused[why]++;
+	log_debug("session cookie from %s refused: %s", webd_req_peer(req), webd_refuse_name(why));
+	OPENSSL_cleanse(&tok, sizeof(tok));
+	return NULL;
+}
+
+/* The token of a table entry, as sealed in its cookie. */
+static void entry_token(const struct webd_session *s, struct webd_token *tok)
+{
+	memset(tok, 0, sizeof(*tok));
+	memcpy(tok->sid, s->sid, WEBD_SID_LEN);
+	snprintf(tok->user, sizeof(tok->user), "%s", WEBD_USER);
+	tok->created = s->created;
+	tok->seen = s->seen;
 }
 
 /* GET /api/session: {"setup", "logged_in", "csrf"}. */
@@ -31,16 +125,25 @@ void webd_api_session(struct webd *w, struct evhttp_request *req)
 					    "csrf", s ? json_string(s->csrf) : json_null()));
 }
 
-/* Log in: a new session, its cookie and CSRF token in the answer. */
+/*
+ * Log in: a new session (a random id, made now or, should the clock be
+ * behind the last password change, at that time), its cookie and CSRF
+ * token in the answer.
+ */
 static void reply_logged_in(struct webd *w, struct evhttp_request *req)
 {
+	uint64_t now = webd_wall_ms();
+	struct webd_token tok = { .seen = 0 };
 	struct webd_session *s;
 
-	if (webd_session_new(&w->sessions, time_mono_ms(), &s)) {
+	snprintf(tok.user, sizeof(tok.user), "%s", WEBD_USER);
+	tok.created = tok.seen = MAX(now, w->revoke.not_before);
+	if (random_bytes(tok.sid, sizeof(tok.sid)) || !cookie_seal(w, req, &tok)) {
 		webd_reply_error(req, 500, "cannot make a session");
 		return;
 	}
-	set_cookie(req, s->id);
+	s = session_enter(w, &tok, now);
+	OPENSSL_cleanse(&tok, sizeof(tok));
 	webd_reply_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "csrf", s->csrf));
 }
 
@@ -284,25 +387,64 @@ void webd_api_login(struct webd *w, struct evhttp_request *req)
 	json_decref(body);
 }
 
-/* POST /api/logout: the session is gone, the cookie expired. */
+/*
+ * POST /api/logout: the session is revoked (kept in sessions-revoked, so
+ * its cookie stays dead after a restart), dropped, the cookie expired.
+ */
 void webd_api_logout(struct webd *w, struct evhttp_request *req, struct webd_session *s)
 {
-	(void)w;
+	struct webd_token tok;
+	int err;
+
+	entry_token(s, &tok);
+	webd_revoke_add(&w->revoke, &tok, webd_wall_ms());
+	OPENSSL_cleanse(&tok, sizeof(tok));
 	webd_session_drop(s);
 	set_cookie(req, NULL);
+	err = webd_state_save_revoke(w);
 	log_info("logout from %s", webd_req_peer(req));
+	if (err) {
+		webd_reply_error(req, 500, "logged out until sbc-webd restarts: cannot save the "
+				 "revocation: %s", strerror(err));
+		return;
+	}
 	webd_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 }
 
 /* The old password was checked and the new one hashed: store it. */
 static void password_done(struct webd *w, struct webd_job *j)
 {
+	uint64_t now = webd_wall_ms(), when;
+	struct webd_session *s;
+	struct webd_token tok = { .seen = 0 };
+
 	if (check_failed(w, j, "password change with a wrong password") || !save_password(w, j))
 		return;
-	/* every other browser logs in again with the new password */
-	webd_session_drop_others(&w->sessions, webd_session_find(&w->sessions, j->sid,
-								 time_mono_ms()));
+	/*
+	 * Every other browser logs in again with the new password: sessions
+	 * made before now are revoked. This one proved the password: it keeps
+	 * its id (and CSRF token), made anew now.
+	 */
+	when = MAX(now, w->revoke.not_before);
+	webd_revoke_before(&w->revoke, when, now);
+	memcpy(tok.sid, j->sid, WEBD_SID_LEN);
+	snprintf(tok.user, sizeof(tok.user), "%s", WEBD_USER);
+	tok.created = tok.seen = when;
+	s = webd_session_find(&w->sessions, tok.sid);
+	if (s) {
+		s->created = s->seen = when;
+	} else {
+		s = session_enter(w, &tok, now);
+	}
+	webd_session_drop_before(&w->sessions, when, s);
+	cookie_seal(w, j->req, &tok);
+	OPENSSL_cleanse(&tok, sizeof(tok));
 	log_info("password changed from %s", j->addr);
+	if (webd_state_save_revoke(w)) {
+		webd_reply_error(j->req, 500, "the password is changed, but the other sessions are "
+				 "logged out only until sbc-webd restarts: cannot save the revocation");
+		return;
+	}
 	webd_reply_json(j->req, 200, json_pack("{s:b}", "ok", 1));
 }
 
@@ -314,7 +456,7 @@ void webd_api_password(struct webd *w, struct evhttp_request *req, struct webd_s
 
 	if (!job_begin(req, WEBD_JOB_CHANGE, password_done, &j, &body))
 		goto out;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->id);
+	memcpy(j->sid, s->sid, WEBD_SID_LEN);
 	if (!body_string(req, body, "old", j->pw, sizeof(j->pw) - 1, &j->pwlen) ||
 	    !body_string(req, body, "new", j->npw, sizeof(j->npw) - 1, &j->npwlen))
 		goto out;

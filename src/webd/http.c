@@ -222,15 +222,26 @@ int webd_req_body(struct evhttp_request *req, bool empty_ok, json_t **objp)
 	return 0;
 }
 
-/* The live session the request's sbc_session cookie names, or NULL. */
+/*
+ * The live session the request's sbc_session cookie holds, or NULL (no
+ * cookie, an empty one, or one refused: counted as malformed when too long).
+ */
 struct webd_session *webd_req_session(struct webd *w, struct evhttp_request *req)
 {
 	const char *cookie = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
-	char id[WEBD_TOKEN_HEX];
+	char text[WEBD_SEAL_TEXT_MAX];
+	int err;
 
-	if (!cookie || webd_cookie_get(cookie, WEBD_COOKIE, id, sizeof(id)))
+	if (!cookie)
 		return NULL;
-	return webd_session_find(&w->sessions, id, time_mono_ms());
+	err = webd_cookie_get(cookie, WEBD_COOKIE, text, sizeof(text));
+	if (err == ENOENT || (!err && !text[0]))
+		return NULL;
+	if (err) {
+		w->stats.session_refused[WEBD_REFUSE_MALFORMED]++;
+		return NULL;
+	}
+	return webd_session_open(w, req, text);
 }
 
 static const char *method_name(enum evhttp_cmd_type m)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
@@ -22,12 +23,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sbc-webd [-d] [-c FILE] [-w WEBROOT] [-l LEVEL]\n"
 		"       sbc-webd -t [-c FILE] [-w WEBROOT]\n"
+		"       sbc-webd --init [-c FILE] [-l LEVEL]\n"
 		"  -c FILE     configuration file (default %s)\n"
 		"  -w WEBROOT  the web UI's files (default %s)\n"
 		"  -d          run in the background (daemon), log to syslog\n"
 		"              (without it: in the foreground, logging to stderr, as sbcd)\n"
 		"  -l LEVEL    log level error|warn|info|debug, overriding [general] log_level\n"
 		"  -t          check the configuration, listen address, user and web root; exit\n"
+		"  --init      first boot: make what is missing in <data_dir>/web (certificate,\n"
+		"              session key, setup token), print how to log in; exit\n"
 		"  -V          print the version\n"
 		"  -h          this help\n",
 		WEBD_DEFAULT_CONFIG, WEBD_DEFAULT_WEBROOT);
@@ -36,10 +40,17 @@ static void usage(FILE *f)
 /* Options into o; WEBD_EXIT_OK to go on, or the code to exit with (-1 for -h/-V). */
 static int parse_opts(int argc, char **argv, struct webd_opts *o)
 {
+	static const struct option longopts[] = {
+		{ "init", no_argument, NULL, 'I' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "c:w:dl:tVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:w:dl:tVh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'I':
+			o->init = true;
+			break;
 		case 'c':
 			o->config_path = optarg;
 			break;
@@ -70,6 +81,10 @@ static int parse_opts(int argc, char **argv, struct webd_opts *o)
 			usage(stderr);
 			return WEBD_EXIT_USAGE;
 		}
+	}
+	if (o->init && (o->check || o->daemonize)) {
+		fprintf(stderr, "sbc-webd: --init goes with neither -t nor -d\n");
+		return WEBD_EXIT_USAGE;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "sbc-webd: unexpected argument: %s\n", argv[optind]);
@@ -162,6 +177,15 @@ static int listen_resolve(struct webd *w)
 	return 0;
 }
 
+/* The UI's URL: https://HOST/, with :PORT unless it is 443. */
+static void url_text(const struct webd *w, char *buf, size_t size)
+{
+	if (w->listen_port == 443)
+		snprintf(buf, size, "https://%s/", w->listen_host);
+	else
+		snprintf(buf, size, "https://%s:%u/", w->listen_host, w->listen_port);
+}
+
 /* The unprivileged user: it must exist and must not be root. */
 static int user_lookup(struct webd *w)
 {
@@ -238,6 +262,47 @@ static int check_only(struct webd *w)
 		return WEBD_EXIT_FAIL;
 	printf("%s: configuration OK; sbc-webd would listen on https://%s:%u/\n",
 	       w->opts.config_path, w->listen_host, w->listen_port);
+	return WEBD_EXIT_OK;
+}
+
+/*
+ * sbc-webd --init (first boot, run as root before the services start):
+ * what a start would make in <data_dir>/web and is missing is made (the
+ * state folder, the certificate and key, session.key, the setup token,
+ * the metrics token); nothing that exists is changed. Then the setup
+ * instructions, or that setup is done, on stdout.
+ */
+static int init_only(struct webd *w)
+{
+	char url[INET6_ADDRSTRLEN + 32];
+	int err;
+
+	w->privsep = geteuid() == 0;
+	err = listen_resolve(w);
+	if (!err && w->privsep)
+		err = user_lookup(w);
+	if (!err)
+		err = webd_state_open(w);
+	if (!err)
+		err = webd_state_load(w);
+	if (!err)
+		err = webd_tls_setup(w);
+	if (err) {
+		fprintf(stderr, "sbc-webd --init: cannot prepare %s/%s (see above)\n",
+			w->cfg->general.data_dir, WEBD_STATE_DIR);
+		return WEBD_EXIT_FAIL;
+	}
+	url_text(w, url, sizeof(url));
+	if (w->has_password) {
+		printf("sbc-webd: setup done: the web UI is at %s (log in with the admin password)\n",
+		       url);
+	} else {
+		printf("sbc-webd: first login: %s setup token %s\n", url, w->setup_token);
+		printf("sbc-webd: open %s in a browser on the LAN side, accept its self-signed "
+		       "certificate, enter this setup token and choose the admin password "
+		       "(%d to %d bytes).\n", url, WEBD_PW_MIN, WEBD_PW_MAX);
+	}
+	fflush(stdout);
 	return WEBD_EXIT_OK;
 }
 
@@ -369,14 +434,20 @@ int main(int argc, char **argv)
 		rc = check_only(w);
 		goto out;
 	}
+	if (w->opts.init) {
+		rc = init_only(w);
+		goto out;
+	}
 	w->privsep = geteuid() == 0;
 	webd_limit_init(&w->limit);
 	rc = WEBD_EXIT_FAIL;
 	if (prepare(w))
 		goto out;
 	if (!w->has_password) {
-		printf("sbc-webd: first login: https://%s:%u/ setup token %s\n", w->listen_host,
-		       w->listen_port, w->setup_token);
+		char url[INET6_ADDRSTRLEN + 32];
+
+		url_text(w, url, sizeof(url));
+		printf("sbc-webd: first login: %s setup token %s\n", url, w->setup_token);
 		fflush(stdout);
 	}
 	log_info("sbc-webd %s: https://%s:%u/, web root %s, state in %s/%s", SBC_VERSION,

@@ -266,6 +266,7 @@ int webd_priv_split(struct webd *w, bool *parent, int *exit_code)
 		OPENSSL_cleanse(w->setup_token, sizeof(w->setup_token));
 		OPENSSL_cleanse(w->metrics_token, sizeof(w->metrics_token));
 		OPENSSL_cleanse(w->pw_line, sizeof(w->pw_line));
+		OPENSSL_cleanse(&w->skey, sizeof(w->skey));
 		log_debug("privsep: child %d serves as %s; this process (root) only opens for it",
 			  (int)pid, w->user);
 		*parent = true;

@@ -202,14 +202,28 @@ static void metrics_own(struct webd *w, struct evbuffer *b)
 		"# TYPE sbc_webd_refused_total counter\n"
 		"sbc_webd_refused_total{check=\"csrf\"} %llu\n"
 		"sbc_webd_refused_total{check=\"origin\"} %llu\n"
+		"# HELP sbc_webd_session_refused_total Session cookies refused, by reason.\n"
+		"# TYPE sbc_webd_session_refused_total counter\n"
+		"sbc_webd_session_refused_total{reason=\"malformed\"} %llu\n"
+		"sbc_webd_session_refused_total{reason=\"key\"} %llu\n"
+		"sbc_webd_session_refused_total{reason=\"tampered\"} %llu\n"
+		"sbc_webd_session_refused_total{reason=\"expired\"} %llu\n"
+		"sbc_webd_session_refused_total{reason=\"future\"} %llu\n"
+		"sbc_webd_session_refused_total{reason=\"revoked\"} %llu\n"
 		"# HELP sbc_webd_sbcd_errors_total Requests to sbcd that failed (unreachable, timed out, bad answer).\n"
 		"# TYPE sbc_webd_sbcd_errors_total counter\n"
 		"sbc_webd_sbcd_errors_total %llu\n",
 		(unsigned long long)s->logins_ok, (unsigned long long)s->logins_failed,
 		(unsigned long long)l->refused_source, (unsigned long long)l->refused_total,
-		webd_session_count(&w->sessions, time_mono_ms()), w->conns,
+		webd_session_count(&w->sessions, webd_wall_ms()), w->conns,
 		(unsigned long long)s->conns_refused, (unsigned long long)s->requests,
 		(unsigned long long)s->csrf_refused, (unsigned long long)s->origin_refused,
+		(unsigned long long)s->session_refused[WEBD_REFUSE_MALFORMED],
+		(unsigned long long)s->session_refused[WEBD_REFUSE_KEY],
+		(unsigned long long)s->session_refused[WEBD_REFUSE_TAMPERED],
+		(unsigned long long)s->session_refused[WEBD_REFUSE_EXPIRED],
+		(unsigned long long)s->session_refused[WEBD_REFUSE_FUTURE],
+		(unsigned long long)s->session_refused[WEBD_REFUSE_REVOKED],
 		(unsigned long long)s->ctl_errors);
 }
 

@@ -5,11 +5,13 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "webd_int.h"
@@ -18,6 +20,30 @@
 int webd_file_write_at(int dirfd, const char *name, const void *data, size_t len)
 {
 	return file_write_atomic_at(dirfd, name, data, len, 0600);
+}
+
+/*
+ * Write a state file (webd_file_write_at). Written as root before the
+ * split, it is given to the web user, as the folder is: all the state
+ * belongs to the user that serves.
+ */
+static int state_write(struct webd *w, const char *name, const void *data, size_t len)
+{
+	int err = webd_file_write_at(w->state_fd, name, data, len);
+
+	if (!err && w->privsep && geteuid() == 0 &&
+	    fchownat(w->state_fd, name, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) == -1)
+		err = errno;
+	return err;
+}
+
+/* Wall-clock milliseconds since 1970: the time of session tokens, which outlive a reboot. */
+uint64_t webd_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /*
@@ -109,24 +135,30 @@ int webd_state_open(struct webd *w)
 	return 0;
 }
 
-/* A token file: read it when it holds a token, else (missing or bad) write a new one. */
-static int token_load(struct webd *w, const char *name, char tok[WEBD_TOKEN_HEX], bool fresh)
+/*
+ * A token file: read it when it holds a token, else (missing or bad)
+ * write a new one. A pending setup token is kept, so the one --init
+ * printed on the console stays the one that works.
+ */
+static int token_load(struct webd *w, const char *name, const char *what,
+		      char tok[WEBD_TOKEN_HEX])
 {
+	const char *dir = w->cfg->general.data_dir;
 	char buf[WEBD_TOKEN_HEX + 2];
 	size_t len = 0;
-	int err = fresh ? ENOENT : webd_file_read_at(w->state_fd, name, buf, sizeof(buf), &len);
+	int err = webd_file_read_at(w->state_fd, name, buf, sizeof(buf), &len);
 
 	if (!err) {
 		if (len && buf[len - 1] == '\n')
 			buf[--len] = '\0';
 		if (webd_token_valid(buf)) {
 			memcpy(tok, buf, WEBD_TOKEN_HEX);
+			OPENSSL_cleanse(buf, sizeof(buf));
 			return 0;
 		}
-		log_warn("%s/%s/%s is not a token: writing a new one", w->cfg->general.data_dir,
-			 WEBD_STATE_DIR, name);
+		log_warn("%s/%s/%s is not a token: writing a new one", dir, WEBD_STATE_DIR, name);
 	} else if (err != ENOENT && err != EFBIG && err != EINVAL) {
-		log_error("%s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, name, strerror(err));
+		log_error("%s/%s/%s: %s", dir, WEBD_STATE_DIR, name, strerror(err));
 		return err;
 	}
 	err = webd_token_new(tok);
@@ -134,23 +166,108 @@ static int token_load(struct webd *w, const char *name, char tok[WEBD_TOKEN_HEX]
 		char line[WEBD_TOKEN_HEX + 1];
 		int n = snprintf(line, sizeof(line), "%s\n", tok);
 
-		err = webd_file_write_at(w->state_fd, name, line, (size_t)n);
+		err = state_write(w, name, line, (size_t)n);
+		OPENSSL_cleanse(line, sizeof(line));
 	}
 	if (err) {
-		log_error("cannot write %s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, name,
-			  strerror(err));
+		log_error("cannot write %s/%s/%s: %s", dir, WEBD_STATE_DIR, name, strerror(err));
 		return err;
 	}
-	log_info("%s token written to %s/%s/%s", fresh ? "setup" : "metrics",
-		 w->cfg->general.data_dir, WEBD_STATE_DIR, name);
+	log_info("%s token written to %s/%s/%s", what, dir, WEBD_STATE_DIR, name);
 	return 0;
 }
 
 /*
- * Read the password hash; with none (first start) make and write a new
- * setup token (a new one at each start until a password is set). Make the
- * metrics token once. A malformed password file stops the start: it is
- * never replaced silently.
+ * The session key: session.key holds exactly WEBD_SKEY_LEN random bytes,
+ * made when missing and never replaced (a new key logs every session
+ * out). Any other content stops the start.
+ */
+static int skey_load(struct webd *w)
+{
+	const char *dir = w->cfg->general.data_dir;
+	char buf[WEBD_SKEY_LEN + 2];
+	size_t len = 0;
+	int err = webd_file_read_at(w->state_fd, WEBD_F_SKEY, buf, sizeof(buf), &len);
+
+	if (err == ENOENT) {
+		if (RAND_bytes((unsigned char *)buf, WEBD_SKEY_LEN) != 1)
+			err = EIO;
+		else
+			err = state_write(w, WEBD_F_SKEY, buf, WEBD_SKEY_LEN);
+		if (err) {
+			log_error("cannot write %s/%s/%s: %s", dir, WEBD_STATE_DIR, WEBD_F_SKEY,
+				  strerror(err));
+			goto out;
+		}
+		log_info("session key written to %s/%s/%s", dir, WEBD_STATE_DIR, WEBD_F_SKEY);
+		len = WEBD_SKEY_LEN;
+	} else if (!err && len != WEBD_SKEY_LEN) {
+		err = EINVAL;
+	}
+	if (err) {
+		log_error("%s/%s/%s: %s: remove it to make a new key (every session is logged out)",
+			  dir, WEBD_STATE_DIR, WEBD_F_SKEY,
+			  err == EINVAL || err == EFBIG ? "not a key of 32 bytes" : strerror(err));
+		goto out;
+	}
+	err = webd_skey_init(&w->skey, (const uint8_t *)buf, len);
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return err;
+}
+
+/* Write sessions-revoked from w->revoke. */
+int webd_state_save_revoke(struct webd *w)
+{
+	static char buf[WEBD_REVOKE_TEXT_MAX];
+	size_t len;
+	int err = webd_revoke_format(&w->revoke, buf, sizeof(buf), &len);
+
+	if (!err)
+		err = state_write(w, WEBD_F_REVOKED, buf, len);
+	if (err)
+		log_error("cannot write %s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR,
+			  WEBD_F_REVOKED, strerror(err));
+	return err;
+}
+
+/*
+ * Read sessions-revoked (none: nothing is revoked). A file that cannot
+ * be parsed fails closed: every session made until now is revoked and the
+ * file written anew.
+ */
+static int revoke_load(struct webd *w)
+{
+	static char buf[WEBD_REVOKE_TEXT_MAX + 1];
+	uint64_t now = webd_wall_ms();
+	size_t len;
+	int err = webd_file_read_at(w->state_fd, WEBD_F_REVOKED, buf, sizeof(buf), &len);
+
+	memset(&w->revoke, 0, sizeof(w->revoke));
+	if (err == ENOENT)
+		return 0;
+	if (!err)
+		err = webd_revoke_parse(&w->revoke, buf);
+	if (!err) {
+		webd_revoke_prune(&w->revoke, now);
+		return 0;
+	}
+	if (err != EINVAL && err != EFBIG) {
+		log_error("%s/%s/%s: %s", w->cfg->general.data_dir, WEBD_STATE_DIR, WEBD_F_REVOKED,
+			  strerror(err));
+		return err;
+	}
+	log_warn("%s/%s/%s is malformed: every session is logged out", w->cfg->general.data_dir,
+		 WEBD_STATE_DIR, WEBD_F_REVOKED);
+	webd_revoke_before(&w->revoke, now, now);
+	return webd_state_save_revoke(w);
+}
+
+/*
+ * Read the password hash; with none (first start) read the pending setup
+ * token, or make and write one. Make the metrics token and the session
+ * key once; read the revoked sessions. A malformed password file or
+ * session key stops the start: neither is ever replaced silently.
  */
 int webd_state_load(struct webd *w)
 {
@@ -175,7 +292,7 @@ int webd_state_load(struct webd *w)
 			log_info("removed a stale setup token");
 	} else if (err == ENOENT) {
 		w->has_password = false;
-		err = token_load(w, WEBD_F_SETUP, w->setup_token, true);
+		err = token_load(w, WEBD_F_SETUP, "setup", w->setup_token);
 		if (err)
 			return err;
 	} else {
@@ -183,7 +300,12 @@ int webd_state_load(struct webd *w)
 			  err == EFBIG ? "too large for a password hash line" : strerror(err));
 		return err;
 	}
-	return token_load(w, WEBD_F_METRICS, w->metrics_token, false);
+	err = token_load(w, WEBD_F_METRICS, "metrics", w->metrics_token);
+	if (!err)
+		err = skey_load(w);
+	if (!err)
+		err = revoke_load(w);
+	return err;
 }
 
 /* The password is set (setup or change): write it, and the setup token is gone for good. */
@@ -195,7 +317,7 @@ int webd_state_save_password(struct webd *w, const char *line)
 
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return ENOSPC;
-	err = webd_file_write_at(w->state_fd, WEBD_F_PASSWORD, buf, (size_t)n);
+	err = state_write(w, WEBD_F_PASSWORD, buf, (size_t)n);
 	if (err)
 		return err;
 	snprintf(w->pw_line, sizeof(w->pw_line), "%s", line);
@@ -231,7 +353,7 @@ static int pem_write_state(bool key, const char *pem, size_t len, void *arg)
 {
 	struct webd *w = arg;
 
-	return webd_file_write_at(w->state_fd, key ? WEBD_F_KEY : WEBD_F_CERT, pem, len);
+	return state_write(w, key ? WEBD_F_KEY : WEBD_F_CERT, pem, len);
 }
 
 /*

@@ -51,6 +51,8 @@
 #define WEBD_F_METRICS        "metrics-token"
 #define WEBD_F_CERT           "cert.pem"
 #define WEBD_F_KEY            "key.pem"
+#define WEBD_F_SKEY           "session.key"       /* the AEAD key of session cookies */
+#define WEBD_F_REVOKED        "sessions-revoked"  /* logouts and password changes */
 #define WEBD_FILE_MAX         (64 * 1024)          /* bytes of a state file read */
 #define WEBD_TRACE_FILE       "trace.pcap"         /* in data_dir, opened by the privileged parent */
 
@@ -61,6 +63,7 @@ struct webd_opts {
 	const char *webroot;
 	bool daemonize;
 	bool check;
+	bool init;                     /* --init: make the state, print the setup steps, exit */
 	bool level_set;
 	enum log_level level;
 };
@@ -75,6 +78,7 @@ struct webd_stats {
 	uint64_t origin_refused;
 	uint64_t ctl_errors;           /* sbcd unreachable, timed out, bad answer */
 	uint64_t limited_logged;       /* refusals already reported in the log */
+	uint64_t session_refused[WEBD_REFUSE_N];   /* session cookies refused, by reason */
 };
 
 struct ctlc;
@@ -110,6 +114,8 @@ struct webd {
 	char pw_line[WEBD_PW_LINE_MAX];
 	char setup_token[WEBD_TOKEN_HEX];
 	char metrics_token[WEBD_TOKEN_HEX];
+	struct webd_skey skey;         /* from session.key */
+	struct webd_revoke revoke;     /* as in sessions-revoked */
 
 	/* running */
 	struct event_base *base;
@@ -127,6 +133,8 @@ struct webd {
 int webd_state_open(struct webd *w);
 int webd_state_load(struct webd *w);
 int webd_state_save_password(struct webd *w, const char *line);
+int webd_state_save_revoke(struct webd *w);
+uint64_t webd_wall_ms(void);
 int webd_tls_setup(struct webd *w);
 int webd_file_write_at(int dirfd, const char *name, const void *data, size_t len);
 int webd_file_read_at(int dirfd, const char *name, char *buf, size_t size, size_t *len);
@@ -156,6 +164,8 @@ void webd_api_login(struct webd *w, struct evhttp_request *req);
 void webd_api_logout(struct webd *w, struct evhttp_request *req, struct webd_session *s);
 void webd_api_password(struct webd *w, struct evhttp_request *req, struct webd_session *s);
 void webd_api_stats_tick(struct webd *w);
+struct webd_session *webd_session_open(struct webd *w, struct evhttp_request *req,
+				       const char *cookie);
 
 /* proxy.c: /api/sbcd/<cmd>, /metrics, /api/trace.pcap. */
 void webd_proxy_cmd(struct webd *w, struct evhttp_request *req, const char *cmd, bool post);
@@ -188,7 +198,7 @@ struct webd_job {
 	webd_job_h *done;
 	struct evhttp_request *req;
 	char addr[WEBD_ADDR_MAX];
-	char sid[WEBD_TOKEN_HEX];
+	uint8_t sid[WEBD_SID_LEN];      /* change: the session asking */
 };
 
 int webd_worker_alloc(struct webd_worker **wkp, struct webd *w);

@@ -23,6 +23,7 @@ from sipmsg import scanner_probe
 PASSWORD = "correct horse battery staple"
 NOBODY = {"guard": {"allow": None}}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+SEALED = re.compile(r"^[A-Za-z0-9_-]{90,160}$")      # a session token: base64url, no padding
 PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 
 
@@ -104,7 +105,7 @@ def test_first_start_and_setup(testnet, web):
     out = web.output()
     assert out.count("\n") == 1 and out.startswith("sbc-webd: first login: "), out
     m = webd.TOKEN_RE.search(out)
-    assert m and m.group(1) == "https://%s:443/" % SBC_LAN, out
+    assert m and m.group(1) == "https://%s/" % SBC_LAN, out
     token_file = os.path.join(state_dir(testnet), "setup-token")
     assert read(token_file).strip() == web.token
     log = web.log()
@@ -132,7 +133,7 @@ def test_first_start_and_setup(testnet, web):
     r = c.setup(web.token, PASSWORD)
     assert r.status == 200 and r.json()["ok"] is True and HEX64.match(r.json()["csrf"]), r
     name, value, attrs = cookie_attrs(r.header("set-cookie"))
-    assert name == "sbc_session" and HEX64.match(value), r
+    assert name == "sbc_session" and SEALED.match(value), r
     assert {"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} <= attrs, attrs
     assert r.header("cache-control") == "no-store", r
 
@@ -409,22 +410,54 @@ def test_privilege_separation(testnet, web, admin):
     assert child["CapEff"] == ["0000000000000000"], child["CapEff"]
     st = os.stat(state_dir(testnet))
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (user.pw_uid, user.pw_gid, 0o700)
-    for name in ("password", "metrics-token", "cert.pem", "key.pem"):
-        mode = stat.S_IMODE(os.stat(os.path.join(state_dir(testnet), name)).st_mode)
-        assert mode == 0o600, (name, oct(mode))
+    for name in ("password", "metrics-token", "cert.pem", "key.pem", "session.key"):
+        st = os.stat(os.path.join(state_dir(testnet), name))
+        assert stat.S_IMODE(st.st_mode) == 0o600, (name, oct(st.st_mode))
+        assert (st.st_uid, st.st_gid) == (user.pw_uid, user.pw_gid), name
     # the child reaches sbcd only through the parent: sbcd answers all the same
     assert admin.sbcd("status").status == 200
 
 
-def test_restart_keeps_password_and_cert(testnet, sbc_config, sbcd, webroot):
+def session_cookie(client):
+    """The sbc_session value in a client's cookie jar (None when it has none)."""
+    if not os.path.exists(client.jar):
+        return None
+    for line in read(client.jar).splitlines():
+        f = line.split("\t")
+        if len(f) == 7 and f[5] == "sbc_session":
+            return f[6]
+    return None
+
+
+def with_cookie(client, value, path="/api/sbcd/status"):
+    """GET path with exactly this session cookie (not the jar's)."""
+    return client.get(path, cookies=False, headers={"Cookie": "sbc_session=" + value})
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    assert m, (name, text)
+    return int(m.group(1))
+
+
+def refused_count(w, reason):
+    token = read(os.path.join(state_dir(w.net), "metrics-token")).strip()
+    r = webd.Client(w.net, w.url).get("/metrics", headers={"Authorization": "Bearer " + token})
+    assert r.status == 200, r
+    return metric(r.text, 'sbc_webd_session_refused_total{reason="%s"}' % reason)
+
+
+def test_restart_keeps_password_cert_and_sessions(testnet, sbc_config, sbcd, webroot):
     """The certificate is made once and served again after a restart; the
-    password survives the restart (no new first-login line), sessions do
-    not."""
+    password survives the restart (no new first-login line), and so does
+    the session: the cookie still works, with the same CSRF token."""
     w1 = webd.start(testnet, sbc_config, webroot)
     w2 = None
     try:
         c = webd.Client(testnet, w1.url)
         assert c.setup(w1.token, PASSWORD).status == 200
+        cookie = session_cookie(c)
+        assert cookie and SEALED.match(cookie), cookie
         cert = read(os.path.join(state_dir(testnet), "cert.pem"))
         served = webd.served_cert(testnet, SBC_LAN, 443)
         assert served and served.strip() == cert.strip(), served
@@ -435,13 +468,200 @@ def test_restart_keeps_password_and_cert(testnet, sbc_config, sbcd, webroot):
         assert webd.served_cert(testnet, SBC_LAN, 443).strip() == cert.strip()
         assert "made a self-signed certificate" not in w2.log()
         r = c.get("/api/session")
-        assert r.json() == {"setup": False, "logged_in": False, "csrf": None}, r
-        assert c.sbcd("status").status == 401
+        assert r.json() == {"setup": False, "logged_in": True, "csrf": c.csrf}, r
+        assert c.sbcd("status").status == 200
+        assert with_cookie(c, cookie).status == 200
+        r = c.post("/api/sbcd/config.validate", {"text": "[general]\n"})
+        assert r.status in (200, 400) and r.json()["ok"] in (True, False), r   # past the CSRF check
         assert c.login(PASSWORD).status == 200
         assert c.sbcd("status").status == 200
+        assert cookie not in w2.log() and cookie not in w1.log()
     finally:
         problems = w1.problems() + (w2.problems() if w2 else [])
     assert not problems, problems
+
+
+def test_logout_and_password_change_survive_restart(testnet, sbc_config, sbcd, webroot):
+    """A logged-out cookie is 401, and still 401 after a restart, while
+    another browser stays logged in. A password change logs out every
+    other session for good; the browser that changed it keeps its session
+    and CSRF token."""
+    ws = [webd.start(testnet, sbc_config, webroot)]
+    try:
+        a = webd.Client(testnet, ws[0].url)
+        assert a.setup(ws[0].token, PASSWORD).status == 200
+        b = webd.Client(testnet, ws[0].url, src=PRIV2)
+        assert b.login(PASSWORD).status == 200
+        gone = session_cookie(a)
+        assert a.post("/api/logout", {}).status == 200
+        r = with_cookie(a, gone)
+        assert r.status == 401 and r.json() == {"ok": False, "error": "login required"}, r
+        revoked = os.path.join(state_dir(testnet), "sessions-revoked")
+        assert stat.S_IMODE(os.stat(revoked).st_mode) == 0o600
+        assert gone not in read(revoked)
+        assert refused_count(ws[0], "revoked") == 1
+        assert ws[0].stop() == 0
+
+        ws.append(webd.start(testnet, sbc_config, webroot))
+        assert with_cookie(a, gone).status == 401
+        assert refused_count(ws[1], "revoked") == 1
+        assert b.sbcd("status").status == 200          # the other session lives on
+
+        c = webd.Client(testnet, ws[1].url)
+        assert c.login(PASSWORD).status == 200
+        old_c = session_cookie(c)
+        csrf_b = b.csrf
+        r = b.post("/api/password", {"old": PASSWORD, "new": PASSWORD + "!"})
+        assert r.status == 200 and r.json() == {"ok": True}, r
+        assert c.sbcd("status").status == 401
+        assert b.sbcd("status").status == 200
+        r = b.get("/api/session")
+        assert r.json()["csrf"] == csrf_b, r
+        assert ws[1].stop() == 0
+
+        ws.append(webd.start(testnet, sbc_config, webroot))
+        assert with_cookie(c, old_c).status == 401
+        assert with_cookie(a, gone).status == 401
+        assert b.sbcd("status").status == 200
+        assert b.post("/api/sbcd/config.validate", {"text": "[general]\n"}).status in (200, 400)
+        assert c.login(PASSWORD + "!").status == 200
+        assert c.sbcd("status").status == 200
+    finally:
+        problems = [p for w in ws for p in w.problems()]
+    assert not problems, problems
+
+
+def test_foreign_and_bad_cookies(testnet, sbc_config, sbcd, webroot, tmp_path):
+    """A cookie from another box (its own session.key) is 401; so are a
+    tampered one, a truncated one, and one that is not base64url. Each is
+    counted in /metrics by reason; the good cookie still works."""
+    other_cfg = testnet.write_config(path=str(tmp_path / "other.ini"),
+                                     overrides={"general": {"data_dir": str(tmp_path / "other")}})
+    other = webd.start(testnet, other_cfg, webroot)
+    try:
+        o = webd.Client(testnet, other.url)
+        assert o.setup(other.token, PASSWORD).status == 200
+        foreign = session_cookie(o)
+        assert o.sbcd("status").status in (200, 502)
+    finally:
+        problems = other.problems()
+    assert not problems, problems
+    assert read(str(tmp_path / "other" / "web" / "session.key"), "rb") != b""
+
+    w = webd.start(testnet, sbc_config, webroot)
+    try:
+        c = webd.Client(testnet, w.url)
+        assert c.setup(w.token, PASSWORD).status == 200
+        good = session_cookie(c)
+        assert with_cookie(c, good).status == 200
+        r = with_cookie(c, foreign)
+        assert r.status == 401 and r.json() == {"ok": False, "error": "login required"}, r
+        r = with_cookie(c, foreign, "/api/session")
+        assert r.json() == {"setup": False, "logged_in": False, "csrf": None}, r
+        assert refused_count(w, "key") == 2
+        mid = len(good) // 2
+        tampered = good[:mid] + ("A" if good[mid] != "A" else "B") + good[mid + 1:]
+        assert with_cookie(c, tampered).status == 401
+        assert refused_count(w, "tampered") == 1 and refused_count(w, "malformed") == 0
+        # truncated: by whole bytes the tag fails; at a ragged end the base64 is not canonical
+        assert with_cookie(c, good[:-4]).status == 401
+        assert refused_count(w, "tampered") + refused_count(w, "malformed") == 2
+        before = refused_count(w, "malformed")
+        for bad in ("!!not*base64!!", good[:-1] + "=", "0" * 64, "A" * 300):
+            assert with_cookie(c, bad).status == 401, bad
+        assert refused_count(w, "malformed") == before + 4
+        assert refused_count(w, "expired") == 0 and refused_count(w, "future") == 0
+        assert with_cookie(c, good).status == 200
+        assert c.sbcd("status").status == 200
+    finally:
+        problems = w.problems()
+    assert not problems, problems
+
+
+def snapshot(folder):
+    """{name: (mode, uid, gid, mtime_ns, bytes)} of the files in folder."""
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        st = os.stat(os.path.join(folder, name))
+        out[name] = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns,
+                     read(os.path.join(folder, name), "rb"))
+    return out
+
+
+def test_init_first_boot(testnet, webroot, tmp_path):
+    """--init on a fresh data dir makes the certificate and key, the session
+    key and the setup token (0600, owned by sbc-web, in a 0700 folder of
+    sbc-web) and prints the URL and the token; a second --init changes
+    nothing and prints the same. The server started next keeps that token;
+    once the password is set, --init says setup is done and changes
+    nothing either."""
+    user = webd.ensure_user()
+    data = tmp_path / "box"
+    cfg = testnet.write_config(path=str(tmp_path / "box.ini"),
+                               overrides={"general": {"data_dir": str(data)}})
+    exe = webd.binary()
+    r = testnet.run("sbc", [exe, "--init", "-c", cfg], timeout=30)
+    assert r.returncode == 0, r
+    m = webd.TOKEN_RE.search(r.stdout)
+    assert m and m.group(1) == "https://%s/" % SBC_LAN, r.stdout
+    token = m.group(2)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and "https://%s/" % SBC_LAN in lines[1] and "setup token" in lines[1], r.stdout
+    assert token not in r.stderr, r.stderr
+    web = str(data / "web")
+    st = os.stat(web)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o700, user.pw_uid, user.pw_gid)
+    first = snapshot(web)
+    for name in ("cert.pem", "key.pem", "session.key", "setup-token"):
+        assert name in first, (name, sorted(first))
+        mode, uid, gid, _, _ = first[name]
+        assert (mode, uid, gid) == (0o600, user.pw_uid, user.pw_gid), (name, first[name][:3])
+    assert len(first["session.key"][4]) == 32
+    assert first["setup-token"][4].decode().strip() == token
+    assert not any(".tmp." in n for n in first), sorted(first)
+
+    r2 = testnet.run("sbc", [exe, "--init", "-c", cfg], timeout=30)
+    assert r2.returncode == 0 and r2.stdout == r.stdout, (r, r2)
+    assert snapshot(web) == first
+
+    w = webd.start(testnet, cfg, webroot)
+    try:
+        assert w.token == token, (w.token, token)
+        c = webd.Client(testnet, w.url)
+        assert c.setup(token, PASSWORD).status == 200
+    finally:
+        problems = w.problems()
+    assert not problems, problems
+    r3 = testnet.run("sbc", [exe, "--init", "-c", cfg], timeout=30)
+    assert r3.returncode == 0, r3
+    assert r3.stdout == "sbc-webd: setup done: the web UI is at https://%s/ (log in with the " \
+                        "admin password)\n" % SBC_LAN, r3.stdout
+    done = snapshot(web)
+    assert "setup-token" not in done and "password" in done
+    assert done["session.key"] == first["session.key"] and done["cert.pem"] == first["cert.pem"]
+    r4 = testnet.run("sbc", [exe, "--init", "-c", cfg], timeout=30)
+    assert r4.returncode == 0 and r4.stdout == r3.stdout, r4
+    assert snapshot(web) == done
+
+
+def test_init_errors(testnet, tmp_path):
+    """--init: a configuration with errors exits 2 naming them; a data dir
+    that cannot be made exits 1 naming it; nothing is printed on stdout."""
+    exe = webd.binary()
+    webd.ensure_user()
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[general]\nno such key here\n")
+    r = testnet.run("sbc", [exe, "--init", "-c", str(bad)], timeout=30)
+    assert r.returncode == 2 and r.stdout == "" and "bad.ini" in r.stderr, r
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    cfg = testnet.write_config(path=str(tmp_path / "blocked.ini"),
+                               overrides={"general": {"data_dir": str(blocker / "data")}})
+    r = testnet.run("sbc", [exe, "--init", "-c", cfg], timeout=30)
+    assert r.returncode == 1 and r.stdout == "", r
+    assert str(blocker / "data") in r.stderr and "Not a directory" in r.stderr, r.stderr
+    r = testnet.run("sbc", [exe, "--init", "-t", "-c", cfg], timeout=30)
+    assert r.returncode == 64, r
 
 
 def test_listen_address_and_user_checks(testnet, webroot, tmp_path):

@@ -1,4 +1,4 @@
-/* test_webd: sbc-webd's parts without global state: password hash lines, tokens, request checks, rate limit, sessions, state files. */
+/* test_webd: sbc-webd's parts without global state: password hash lines, tokens, request checks, rate limit, sealed sessions, revocation, state files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -442,60 +442,323 @@ static void test_limit_eviction(void **state)
 	free(l);
 }
 
+static void key_of(struct webd_skey *k, uint8_t fill)
+{
+	uint8_t raw[WEBD_SKEY_LEN];
+
+	memset(raw, fill, sizeof(raw));
+	raw[0] = 0x5a;
+	assert_int_equal(webd_skey_init(k, raw, sizeof(raw)), 0);
+}
+
+static void token_of(struct webd_token *t, uint64_t created, uint64_t seen)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < WEBD_SID_LEN; i++)
+		t->sid[i] = (uint8_t)(0xa0 + i);
+	snprintf(t->user, sizeof(t->user), "%s", WEBD_USER);
+	t->created = created;
+	t->seen = seen;
+}
+
+/* Seal then open gives the same token back; each seal has its own nonce; CSRF tokens are stable. */
+static void test_seal_round_trip(void **state)
+{
+	struct webd_skey k;
+	struct webd_token t, o;
+	enum webd_refuse why;
+	char a[WEBD_SEAL_TEXT_MAX], b[WEBD_SEAL_TEXT_MAX], c1[WEBD_TOKEN_HEX], c2[WEBD_TOKEN_HEX];
+	uint8_t raw[WEBD_SKEY_LEN] = { 0 };
+
+	(void)state;
+	assert_int_equal(webd_skey_init(&k, raw, sizeof(raw) - 1), EINVAL);
+	key_of(&k, 1);
+	token_of(&t, 1700000000000ull, 1700000001234ull);
+	assert_int_equal(webd_seal(&k, &t, a, sizeof(a)), 0);
+	assert_int_equal(webd_seal(&k, &t, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);                      /* a fresh nonce */
+	assert_true(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+		    strlen(a));
+	assert_int_equal(webd_unseal(&k, a, &o, &why), 0);
+	assert_memory_equal(o.sid, t.sid, WEBD_SID_LEN);
+	assert_string_equal(o.user, WEBD_USER);
+	assert_true(o.created == t.created && o.seen == t.seen);
+	assert_int_equal(webd_unseal(&k, b, &o, &why), 0);
+	assert_int_equal(webd_seal(&k, &t, a, 20), ENOSPC);
+	snprintf(t.user, sizeof(t.user), "%s", "");
+	assert_int_equal(webd_seal(&k, &t, a, sizeof(a)), EINVAL);
+
+	token_of(&t, 1, 1);
+	webd_csrf_derive(&k, t.sid, c1);
+	webd_csrf_derive(&k, t.sid, c2);
+	assert_true(webd_token_valid(c1));
+	assert_string_equal(c1, c2);
+	t.sid[0] ^= 1;
+	webd_csrf_derive(&k, t.sid, c2);
+	assert_string_not_equal(c1, c2);
+	key_of(&k, 2);
+	t.sid[0] ^= 1;
+	webd_csrf_derive(&k, t.sid, c2);
+	assert_string_not_equal(c1, c2);                    /* another key, another CSRF token */
+}
+
+static void refused(const struct webd_skey *k, const char *text, enum webd_refuse want)
+{
+	struct webd_token o;
+	enum webd_refuse why = WEBD_REFUSE_N;
+
+	assert_int_not_equal(webd_unseal(k, text, &o, &why), 0);
+	if (why != want)
+		fail_msg("\"%s\": refused as %s, want %s", text, webd_refuse_name(why),
+			 webd_refuse_name(want));
+}
+
+/* Every changed character, a cut, an extension, bad base64 and another key are refused. */
+static void test_seal_refused(void **state)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	struct webd_skey k, other;
+	struct webd_token t, o;
+	enum webd_refuse why;
+	char good[WEBD_SEAL_TEXT_MAX], bad[WEBD_SEAL_TEXT_MAX + 8], long_text[400];
+	size_t len;
+
+	(void)state;
+	key_of(&k, 1);
+	token_of(&t, 1700000000000ull, 1700000000000ull);
+	assert_int_equal(webd_seal(&k, &t, good, sizeof(good)), 0);
+	len = strlen(good);
+
+	/* tampered: each character replaced by each other one is refused */
+	for (size_t i = 0; i < len; i++) {
+		for (const char *c = alphabet; *c; c++) {
+			if (*c == good[i])
+				continue;
+			memcpy(bad, good, len + 1);
+			bad[i] = *c;
+			assert_int_not_equal(webd_unseal(&k, bad, &o, &why), 0);
+			/* past the version and key id (the first 40 bits: 7 characters) it is the tag that fails */
+			if (i >= 7 && i < len - 1 && why != WEBD_REFUSE_TAMPERED)
+				fail_msg("position %zu: %s", i, webd_refuse_name(why));
+		}
+	}
+	memcpy(bad, good, len + 1);
+	bad[3] = bad[3] == 'A' ? 'B' : 'A';
+	refused(&k, bad, WEBD_REFUSE_KEY);                  /* the key id changed */
+	memcpy(bad, good, len + 1);
+	bad[0] = bad[0] == 'A' ? 'B' : 'A';
+	refused(&k, bad, WEBD_REFUSE_MALFORMED);            /* another version */
+
+	/* truncated at every length, and extended */
+	for (size_t n = 0; n < len; n++) {
+		memcpy(bad, good, n);
+		bad[n] = '\0';
+		assert_int_not_equal(webd_unseal(&k, bad, &o, &why), 0);
+		assert_true(why == WEBD_REFUSE_MALFORMED || why == WEBD_REFUSE_TAMPERED);
+	}
+	snprintf(bad, sizeof(bad), "%sAAAA", good);
+	refused(&k, bad, WEBD_REFUSE_TAMPERED);
+	snprintf(bad, sizeof(bad), "%s%.*s", good, (int)((5 - len % 4) % 4), "AAAA");
+	refused(&k, bad, WEBD_REFUSE_MALFORMED);            /* 6 bits left over */
+
+	/* bad base64: padding, standard alphabet, spaces, foreign bytes */
+	for (const char *c = "+/=. \t\x80"; *c; c++) {
+		memcpy(bad, good, len + 1);
+		bad[len / 2] = *c;
+		refused(&k, bad, WEBD_REFUSE_MALFORMED);
+	}
+	snprintf(bad, sizeof(bad), "%s==", good);
+	refused(&k, bad, WEBD_REFUSE_MALFORMED);
+	refused(&k, "", WEBD_REFUSE_MALFORMED);
+	refused(&k, NULL, WEBD_REFUSE_MALFORMED);
+	refused(&k, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		WEBD_REFUSE_MALFORMED);                     /* an old hex session id */
+	memset(long_text, 'A', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	refused(&k, long_text, WEBD_REFUSE_MALFORMED);
+	/* non-canonical: the unused low bits of the last character set */
+	if (len % 4) {
+		const char *p = strchr(alphabet, good[len - 1]);
+
+		memcpy(bad, good, len + 1);
+		bad[len - 1] = alphabet[(p - alphabet) ^ 1];
+		refused(&k, bad, WEBD_REFUSE_MALFORMED);
+	}
+
+	/* another box's key: refused by its id; a key with the same id (forged): by the tag */
+	key_of(&other, 2);
+	refused(&other, good, WEBD_REFUSE_KEY);
+	other.id = k.id;
+	refused(&other, good, WEBD_REFUSE_TAMPERED);
+	assert_int_equal(webd_unseal(&k, good, &o, &why), 0);
+}
+
+/* Idle and absolute limits, the future, revocation by time and by id, the user. */
+static void test_token_check(void **state)
+{
+	struct webd_revoke *rv = calloc(1, sizeof(*rv));
+	struct webd_token t;
+	enum webd_refuse why;
+	uint64_t t0 = 1700000000000ull;
+
+	(void)state;
+	assert_non_null(rv);
+	token_of(&t, t0, t0);
+	assert_int_equal(webd_token_check(rv, &t, t0, &why), 0);
+	assert_int_equal(webd_token_check(rv, &t, t0 + WEBD_SESSION_IDLE_MS - 1, &why), 0);
+	assert_int_equal(webd_token_check(rv, &t, t0 + WEBD_SESSION_IDLE_MS, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_EXPIRED);
+	t.seen = t0 + WEBD_SESSION_ABS_MS - 1000;           /* used all along: still 12 h at most */
+	assert_int_equal(webd_token_check(rv, &t, t0 + WEBD_SESSION_ABS_MS - 1, &why), 0);
+	assert_int_equal(webd_token_check(rv, &t, t0 + WEBD_SESSION_ABS_MS, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_EXPIRED);
+
+	token_of(&t, t0, t0);                                /* from the future */
+	assert_int_equal(webd_token_check(rv, &t, t0 - WEBD_SESSION_FUTURE_MS, &why), 0);
+	assert_int_equal(webd_token_check(rv, &t, t0 - WEBD_SESSION_FUTURE_MS - 1, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_FUTURE);
+	t.seen = t0 + 2 * WEBD_SESSION_FUTURE_MS;
+	assert_int_equal(webd_token_check(rv, &t, t0, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_FUTURE);
+	token_of(&t, t0, t0 - 1);                            /* seen before made */
+	assert_int_equal(webd_token_check(rv, &t, t0, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_MALFORMED);
+	token_of(&t, t0, t0);
+	snprintf(t.user, sizeof(t.user), "%s", "root");
+	assert_int_equal(webd_token_check(rv, &t, t0, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_MALFORMED);
+
+	/* revoked: listed (logout), or made before not_before (password change) */
+	token_of(&t, t0, t0);
+	webd_revoke_add(rv, &t, t0 + 5);
+	assert_int_equal(webd_token_check(rv, &t, t0 + 10, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_REVOKED);
+	t.sid[5] ^= 1;
+	assert_int_equal(webd_token_check(rv, &t, t0 + 10, &why), 0);
+	webd_revoke_before(rv, t0 + 1, t0 + 10);
+	assert_int_equal(webd_token_check(rv, &t, t0 + 10, &why), EACCES);
+	assert_int_equal(why, WEBD_REFUSE_REVOKED);
+	t.created = t.seen = t0 + 1;
+	assert_int_equal(webd_token_check(rv, &t, t0 + 10, &why), 0);
+	free(rv);
+}
+
+/* The revocation list: bounded, pruned, written and read back; malformed files refused. */
+static void test_revoke_list(void **state)
+{
+	struct webd_revoke *rv = calloc(1, sizeof(*rv)), *back = calloc(1, sizeof(*back));
+	static char text[WEBD_REVOKE_TEXT_MAX];
+	struct webd_token t;
+	uint64_t t0 = 1700000000000ull;
+	size_t len;
+	static const char *const bad[] = {
+		"not-before admin 12",                       /* no newline */
+		"not-before root 12\n",
+		"not-before admin -1\n",
+		"not-before admin 12 \n",
+		"not-before admin 123456789012345678901\n",
+		"revoked a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\n",
+		"revoked A0A1A2A3A4A5A6A7A8A9AAABACADAEAF 5\n",
+		"revoked a0a1a2a3a4a5a6a7a8a9aaabacadae 5\n",
+		"revoked a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 5x\n",
+		"forget everything\n",
+	};
+
+	(void)state;
+	assert_non_null(rv);
+	assert_non_null(back);
+	token_of(&t, t0, t0);
+	webd_revoke_add(rv, &t, t0);
+	webd_revoke_add(rv, &t, t0);
+	assert_int_equal(rv->n, 1);
+	assert_true(webd_revoked(rv, &t));
+	/* gone from the list once it would have expired anyway */
+	webd_revoke_prune(rv, t0 + WEBD_SESSION_ABS_MS);
+	assert_int_equal(rv->n, 0);
+
+	/* full: the oldest goes, and not_before moves past it (so it stays revoked) */
+	for (unsigned i = 0; i < WEBD_REVOKED_MAX + 10; i++) {
+		token_of(&t, t0 + i, t0 + i);
+		t.sid[0] = (uint8_t)i;
+		t.sid[1] = (uint8_t)(i >> 8);
+		webd_revoke_add(rv, &t, t0 + 1000);
+		assert_true(rv->n <= WEBD_REVOKED_MAX);
+	}
+	for (unsigned i = 0; i < WEBD_REVOKED_MAX + 10; i++) {
+		token_of(&t, t0 + i, t0 + i);
+		t.sid[0] = (uint8_t)i;
+		t.sid[1] = (uint8_t)(i >> 8);
+		assert_true(webd_revoked(rv, &t));
+	}
+	assert_true(rv->not_before > t0 && rv->not_before <= t0 + 11);
+
+	assert_int_equal(webd_revoke_format(rv, text, sizeof(text), &len), 0);
+	assert_int_equal(strlen(text), len);
+	assert_int_equal(webd_revoke_parse(back, text), 0);
+	assert_int_equal(back->n, rv->n);
+	assert_true(back->not_before == rv->not_before);
+	assert_memory_equal(back->r, rv->r, rv->n * sizeof(rv->r[0]));
+	assert_int_equal(webd_revoke_format(rv, text, 100, &len), ENOSPC);
+	assert_int_equal(webd_revoke_parse(back, ""), 0);
+	assert_int_equal(back->n, 0);
+	assert_int_equal(webd_revoke_parse(back, "# comment\n\nnot-before admin 42\n"), 0);
+	assert_true(back->not_before == 42);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (webd_revoke_parse(back, bad[i]) != EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+		assert_true(back->n == 0 && back->not_before == 0);
+	}
+	free(rv);
+	free(back);
+}
+
 static void test_sessions(void **state)
 {
 	struct webd_sessions *t = calloc(1, sizeof(*t));
-	struct webd_session *s, *first, *x;
-	char id[WEBD_TOKEN_HEX], first_id[WEBD_TOKEN_HEX];
-	uint64_t now = 1000;
+	struct webd_session *s, *first = NULL;
+	struct webd_token tok, ev;
+	uint64_t now = 1700000000000ull;
+	bool evicted;
 
 	(void)state;
 	assert_non_null(t);
-	assert_int_equal(webd_session_new(t, now, &s), 0);
-	assert_true(webd_token_valid(s->id));
-	assert_true(webd_token_valid(s->csrf));
-	assert_string_not_equal(s->id, s->csrf);
-	memcpy(id, s->id, sizeof(id));
-	assert_ptr_equal(webd_session_find(t, id, now + 1000), s);
-	id[0] = id[0] == 'a' ? 'b' : 'a';
-	assert_null(webd_session_find(t, id, now + 1000));
-	assert_null(webd_session_find(t, "", now));
-	assert_null(webd_session_find(t, NULL, now));
+	token_of(&tok, now, now);
+	s = webd_session_add(t, &tok, now, &ev, &evicted);
+	assert_false(evicted);
+	assert_ptr_equal(webd_session_find(t, tok.sid), s);
+	tok.sid[3] ^= 1;
+	assert_null(webd_session_find(t, tok.sid));
+	assert_int_equal(webd_session_count(t, now + WEBD_SESSION_IDLE_MS - 1), 1);
+	assert_int_equal(webd_session_count(t, now + WEBD_SESSION_IDLE_MS), 0);
+	webd_session_drop(s);
+	assert_int_equal(webd_session_count(t, now), 0);
 
-	/* idle: alive just before 30 min without use, gone at 30 min */
-	memcpy(id, s->id, sizeof(id));
-	assert_non_null(webd_session_find(t, id, now + WEBD_SESSION_IDLE_MS - 1));
-	now += WEBD_SESSION_IDLE_MS - 1;
-	assert_null(webd_session_find(t, id, now + WEBD_SESSION_IDLE_MS));
-	assert_false(s->used);
-
-	/* absolute: used every 20 minutes, still gone after 12 h */
-	now = 10000000;
-	assert_int_equal(webd_session_new(t, now, &s), 0);
-	memcpy(id, s->id, sizeof(id));
-	for (uint64_t u = now; u < now + WEBD_SESSION_ABS_MS; u += 20 * 60 * 1000)
-		assert_non_null(webd_session_find(t, id, u));
-	assert_null(webd_session_find(t, id, now + WEBD_SESSION_ABS_MS));
-
-	/* at most 32: the least recently used goes */
-	now = 100000000;
-	assert_int_equal(webd_session_new(t, now, &first), 0);
-	memcpy(first_id, first->id, sizeof(first_id));
-	for (unsigned i = 1; i < WEBD_SESSIONS_MAX; i++)
-		assert_int_equal(webd_session_new(t, now + i, &s), 0);
+	/* at most 32: the least recently seen goes, and the caller learns which */
+	for (unsigned i = 0; i < WEBD_SESSIONS_MAX; i++) {
+		token_of(&tok, now + i, now + i);
+		tok.sid[0] = (uint8_t)i;
+		s = webd_session_add(t, &tok, now + i, &ev, &evicted);
+		assert_false(evicted);
+		if (i == 0)
+			first = s;
+	}
 	assert_int_equal(webd_session_count(t, now + 100), WEBD_SESSIONS_MAX);
-	assert_non_null(webd_session_find(t, first_id, now + 100));   /* first is now the newest used */
-	assert_int_equal(webd_session_new(t, now + 200, &s), 0);
+	first->seen = now + 100;                            /* the first is now the newest seen */
+	token_of(&tok, now + 200, now + 200);
+	tok.sid[0] = 0xee;
+	webd_session_add(t, &tok, now + 200, &ev, &evicted);
+	assert_true(evicted);
+	assert_int_equal(ev.sid[0], 1);
+	assert_true(ev.created == now + 1);
 	assert_int_equal(t->evicted, 1);
-	assert_non_null(webd_session_find(t, first_id, now + 201));
+	assert_non_null(webd_session_find(t, first->sid));
 
-	/* log out the others */
-	x = webd_session_find(t, first_id, now + 300);
-	webd_session_drop_others(t, x);
-	assert_int_equal(webd_session_count(t, now + 300), 1);
-	webd_session_drop(x);
-	assert_int_equal(webd_session_count(t, now + 300), 0);
-	assert_null(webd_session_find(t, first_id, now + 300));
+	/* a password change: the sessions made before go, but the one that changed it */
+	webd_session_drop_before(t, now + 150, first);
+	assert_int_equal(webd_session_count(t, now + 300), 2);
+	assert_non_null(webd_session_find(t, first->sid));
+	assert_non_null(webd_session_find(t, tok.sid));
 	free(t);
 }
 
@@ -552,6 +815,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limit_pending, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_limit_total, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_limit_eviction, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_seal_round_trip, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_seal_refused, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_token_check, unit_leak_setup, unit_leak_teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_list, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_sessions, unit_leak_setup, unit_leak_teardown),
 		cmocka_unit_test_setup_teardown(test_state_files, unit_leak_setup, unit_leak_teardown),
 	};
