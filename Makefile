@@ -6,6 +6,7 @@
 #   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 60)
 #   make asan     ASan+UBSan build that runs the unit tests
 #   make all      build sbcd and the tools
+#   make cross BOARD=arm64   cross-build the programs (not the tools) into build/arm64 (docs/cross.md)
 #   make clean
 
 BUILD        ?= build
@@ -14,9 +15,28 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 SAN          ?=
 
+# Cross build (make cross BOARD=arm64, docs/cross.md): CROSS is the toolchain prefix,
+# SYSROOT the target's headers and libraries (Debian packages, extracted). Empty: native.
+CROSS     ?=
+ifeq ($(CROSS),)
+SYSROOT   :=
+PKG_CONFIG := pkg-config
+else
+SYSROOT   ?= $(abspath $(BUILD)/../sysroot-arm64)
+CC        := $(CROSS)gcc
+AR        := $(CROSS)ar
+PKG_CONFIG := PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(CROSS:%-=%)/pkgconfig:$(SYSROOT)/usr/share/pkgconfig \
+              PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) pkg-config
+CFLAGS    += --sysroot=$(SYSROOT)
+LDFLAGS   += --sysroot=$(SYSROOT)
+endif
+
 PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap lwip
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/iniparser
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liniparser -pthread
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -I$(SYSROOT)/usr/include/iniparser
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -liniparser -pthread
+# The Debian -dev packages of PKGS (and iniparser): the cross build's sysroot.
+CROSS_DEBS := libevent-dev libssl-dev libjansson-dev libnl-3-dev libnl-route-3-dev \
+              libpcap-dev liblwip-dev libiniparser-dev
 
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wformat=2 -Wvla -Werror
@@ -81,7 +101,7 @@ $(BUILD)/modules.stamp: FORCE
 
 $(LIB): $(LIB_OBJ) $(BUILD)/modules.stamp
 	@rm -f $@
-	@ar rcs $@ $(LIB_OBJ)
+	@$(AR) rcs $@ $(LIB_OBJ)
 
 FORCE:
 
@@ -167,7 +187,39 @@ bench: all
 		esac; \
 	done
 
+# make cross BOARD=arm64: every binary of `all` but the tools, for arm64, into
+# $(BUILD)/arm64, against $(BUILD)/sysroot-arm64 (Debian's arm64 CROSS_DEBS and their
+# closure, downloaded into $(BUILD)/debs, extracted, never installed). Prints its wall
+# time. BOARD=x86_64 is the native build (`all`). docs/cross.md.
+BOARD     ?= x86_64
+CROSS_SYSROOT := $(BUILD)/sysroot-arm64
+
+.PHONY: cross
+cross:
+ifeq ($(BOARD),arm64)
+	@t0=$$(date +%s%N); \
+	$(MAKE) --no-print-directory $(CROSS_SYSROOT)/.sbc-sysroot || exit 1; \
+	t1=$$(date +%s%N); \
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/arm64 CROSS=aarch64-linux-gnu- \
+		SYSROOT=$(abspath $(CROSS_SYSROOT)) TOOL_BIN= all || exit 1; \
+	t2=$$(date +%s%N); \
+	echo "  CROSS   arm64: sysroot $$(( (t1 - t0) / 1000000 )) ms, build $$(( (t2 - t1) / 1000000 )) ms"
+else ifeq ($(BOARD),x86_64)
+	@$(MAKE) --no-print-directory all
+else
+	@echo "make cross: unknown BOARD=$(BOARD) (arm64, x86_64)"; exit 1
+endif
+
+$(CROSS_SYSROOT)/.sbc-sysroot: tools/mksysroot tools/fetch-debs $(BUILD)/sysroot-arm64.pkgs
+	@echo "  SYSROOT $(@D)"
+	@tools/mksysroot --arch arm64 --cache $(BUILD)/debs $(@D) $(CROSS_DEBS)
+	@touch $@
+
+$(BUILD)/sysroot-arm64.pkgs: FORCE
+	@mkdir -p $(@D)
+	@echo "$(CROSS_DEBS)" | cmp -s - $@ || echo "$(CROSS_DEBS)" > $@
+
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
