@@ -266,6 +266,30 @@ static int check_only(struct webd *w)
 }
 
 /*
+ * Everything before the split, as root when started so; serving (not
+ * --init) also opens the web root and binds the listener.
+ */
+static int prepare(struct webd *w, bool serving)
+{
+	int err;
+
+	err = listen_resolve(w);
+	if (!err && w->privsep)
+		err = user_lookup(w);
+	if (!err && serving)
+		err = webroot_open(w);
+	if (!err)
+		err = webd_state_open(w);
+	if (!err)
+		err = webd_state_load(w);
+	if (!err)
+		err = webd_tls_setup(w);
+	if (!err && serving)
+		err = listen_bind(w);
+	return err;
+}
+
+/*
  * sbc-webd --init (first boot, run as root before the services start):
  * what a start would make in <data_dir>/web and is missing is made (the
  * state folder, the certificate and key, session.key, the setup token,
@@ -278,15 +302,7 @@ static int init_only(struct webd *w)
 	int err;
 
 	w->privsep = geteuid() == 0;
-	err = listen_resolve(w);
-	if (!err && w->privsep)
-		err = user_lookup(w);
-	if (!err)
-		err = webd_state_open(w);
-	if (!err)
-		err = webd_state_load(w);
-	if (!err)
-		err = webd_tls_setup(w);
+	err = prepare(w, false);
 	if (err) {
 		fprintf(stderr, "sbc-webd --init: cannot prepare %s/%s (see above)\n",
 			w->cfg->general.data_dir, WEBD_STATE_DIR);
@@ -373,26 +389,6 @@ static int serve(struct webd *w)
 	return err;
 }
 
-/* Everything before the split, as root when started so. */
-static int prepare(struct webd *w)
-{
-	int err;
-
-	err = listen_resolve(w);
-	if (!err && w->privsep)
-		err = user_lookup(w);
-	if (!err)
-		err = webroot_open(w);
-	if (!err)
-		err = webd_state_open(w);
-	if (!err)
-		err = webd_state_load(w);
-	if (!err)
-		err = webd_tls_setup(w);
-	if (!err)
-		err = listen_bind(w);
-	return err;
-}
 
 static void cleanup(struct webd *w)
 {
@@ -441,7 +437,7 @@ int main(int argc, char **argv)
 	w->privsep = geteuid() == 0;
 	webd_limit_init(&w->limit);
 	rc = WEBD_EXIT_FAIL;
-	if (prepare(w))
+	if (prepare(w, true))
 		goto out;
 	if (!w->has_password) {
 		char url[INET6_ADDRSTRLEN + 32];
