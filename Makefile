@@ -7,6 +7,7 @@
 #   make asan     ASan+UBSan build that runs the unit tests
 #   make all      build sbcd and the tools
 #   make cross BOARD=arm64   cross-build the programs (not the tools) into build/arm64 (docs/cross.md)
+#   make image BOARD=x86_64|arm64   the firmware image build/image/BOARD/sbc-BOARD.img (docs/firmware.md)
 #   make clean
 
 BUILD        ?= build
@@ -218,6 +219,26 @@ $(CROSS_SYSROOT)/.sbc-sysroot: tools/mksysroot tools/fetch-debs $(BUILD)/sysroot
 $(BUILD)/sysroot-arm64.pkgs: FORCE
 	@mkdir -p $(@D)
 	@echo "$(CROSS_DEBS)" | cmp -s - $@ || echo "$(CROSS_DEBS)" > $@
+
+# make image BOARD=x86_64|arm64: the programs (`all`, for arm64 also `cross`), then
+# tools/mkimage: $(BUILD)/image/BOARD/sbc-BOARD.img from Debian packages (downloaded
+# into $(BUILD)/debs), rootfs/ and web/. Prints sizes and times. docs/firmware.md.
+.PHONY: image
+image:
+	@t0=$$(date +%s%N); \
+	$(MAKE) --no-print-directory all || exit 1; \
+	if [ "$(BOARD)" != x86_64 ]; then $(MAKE) --no-print-directory cross BOARD=$(BOARD) || exit 1; fi; \
+	t1=$$(date +%s%N); \
+	tools/mkimage --board $(BOARD) --build $(BUILD) || exit 1; \
+	t2=$$(date +%s%N); \
+	echo "  IMAGE   $(BOARD): programs $$(( (t1 - t0) / 1000000 )) ms, image $$(( (t2 - t1) / 1000000 )) ms"
+
+# make qemu BOARD=x86_64|arm64: boot $(BUILD)/image/BOARD/sbc-BOARD.img (make image
+# first) under qemu (TCG), serial console here (Ctrl-a x quits), its NICs on taps in
+# the namespaces sbc-wan-XXXX / sbc-lan-XXXX made for it and removed after. docs/firmware.md.
+.PHONY: qemu
+qemu:
+	@tools/qemu-run --board $(BOARD) --image $(BUILD)/image/$(BOARD)/sbc-$(BOARD).img
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -3,8 +3,10 @@
 
 Phases: unit tests (cmocka), the same unit tests under ASan+UBSan, every
 libFuzzer harness for FUZZ_SECONDS (at least 20), then the integration tests
-(pytest). Each phase's own output is shown; the last line is the total,
-"N passed, N failed", and the exit status is non-zero if anything failed.
+(pytest), then the image tests (pytest on tests/image: each board's
+firmware image built and booted under qemu). Each phase's own output is
+shown; the last line is the total, "N passed, N failed", and the exit
+status is non-zero if anything failed.
 """
 import glob
 import os
@@ -79,14 +81,14 @@ def run_fuzz():
     totals["failed"] += int(m.group(2))
 
 
-def run_pytest():
-    junit = os.path.join(BUILD, "pytest.xml")
+def run_pytest(folder="integration", junit_name="pytest.xml"):
+    junit = os.path.join(BUILD, junit_name)
     env = dict(os.environ, SBC_BUILD=BUILD)
     proc = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-rfE",
-                           "--junitxml=" + junit, os.path.join(ROOT, "tests", "integration")],
+                           "--junitxml=" + junit, os.path.join(ROOT, "tests", folder)],
                           cwd=ROOT, env=env)
     if proc.returncode == 5:
-        print("integration: no tests collected")
+        print("%s: no tests collected" % folder)
         totals["failed"] += 1
         return
     try:
@@ -114,6 +116,8 @@ def main():
     run_fuzz()
     banner("integration tests")
     run_pytest()
+    banner("image tests")
+    run_pytest("image", "pytest-image.xml")
     print("\n%d passed, %d failed" % (totals["passed"], totals["failed"]))
     return 0 if totals["failed"] == 0 else 1
 
