@@ -35,7 +35,7 @@ export const SECTIONS = {
 		['t1_ms', '500', '100-5000'],
 		['t2_ms', '4000', '1000-64000'],
 		['t4_ms', '5000', '1000-64000'],
-		['tcp_idle_s', '300', '10-86400'],
+		['tcp_idle_s', '300', '2-86400'],
 		['max_connections', '1024', '1-1048576'],
 		['max_connections_per_source', '16', '1-65535'],
 		['max_transactions', '262144', '1024-4194304'],
@@ -60,6 +60,7 @@ export const SECTIONS = {
 		['password', '', ''],
 		['domain', '', 'host'],
 		['expires', '3600', '60-86400'],
+		['retry_s', '30', '1-600 (first wait after a failed registration)'],
 	],
 	registration: [
 		['phone_expires', '60', '10-3600'],

@@ -302,7 +302,7 @@ static void attempt_ok(struct trunk_client *tc, uint16_t code, uint32_t granted)
 	tc->st.registered++;
 	tc->st.granted_s = granted;
 	tc->st.expires_ms = b->now + 1000ULL * granted;
-	tc->st.retry_s = TRUNK_RETRY_MIN_S;
+	tc->st.retry_s = tc->t->retry_s;
 	if (!was) {
 		(void)net_sa_ip_str(&tc->dst.addr, addr, sizeof(addr));
 		log_info("trunk %s: registered at %s:%u (%s) for %u s", tc->st.name, addr,
@@ -527,7 +527,7 @@ int trunk_reg_alloc(struct trunk_reg **trp, struct b2bua *b)
 		tc->t = t;
 		snprintf(tc->st.name, sizeof(tc->st.name), "%s", t->name);
 		tc->st.state = TRUNK_REG_PENDING;
-		tc->st.retry_s = TRUNK_RETRY_MIN_S;
+		tc->st.retry_s = t->retry_s;
 		err = client_setup(tc);
 		if (err)
 			log_error("trunk %s: cannot register: %s", t->name, strerror(err));

@@ -10,7 +10,6 @@ struct b2bua;
 struct trunk_reg;
 
 enum {
-	TRUNK_RETRY_MIN_S = 30,       /* first wait after a failed attempt */
 	TRUNK_RETRY_MAX_S = 600,      /* the wait doubles up to this */
 	TRUNK_AUTH_ROUNDS = 2,        /* challenges answered in one attempt (a stale nonce costs one) */
 	TRUNK_EXPIRES_MAX = 86400,    /* the most a 423's Min-Expires may ask for */

@@ -156,6 +156,7 @@ struct config_trunk {
 	char password[CONFIG_SECRET_MAX];
 	struct config_host domain;            /* "" when absent: the address is used */
 	unsigned expires;
+	unsigned retry_s;                     /* first wait after a failed registration */
 };
 
 struct config_registration {

@@ -100,7 +100,7 @@ static const struct config_key sip_keys[] = {
 	KEY_UINT(S, t1_ms, "500", 100, 5000),
 	KEY_UINT(S, t2_ms, "4000", 1000, 64000),
 	KEY_UINT(S, t4_ms, "5000", 1000, 64000),
-	KEY_UINT(S, tcp_idle_s, "300", 10, 86400),
+	KEY_UINT(S, tcp_idle_s, "300", 2, 86400),
 	KEY_UINT(S, max_connections, "1024", 1, 1048576),
 	KEY_UINT(S, max_connections_per_source, "16", 1, 65535),
 	KEY_UINT(S, max_transactions, "262144", 1024, 4194304),
@@ -132,6 +132,7 @@ static const struct config_key trunk_keys[] = {
 	KEY_STR(T, password, CONFIG_T_STRING, NULL, 0),
 	KEY_OF(T, domain, CONFIG_T_HOST, struct config_host, NULL, 0),
 	KEY_UINT(T, expires, "3600", 60, 86400),
+	KEY_UINT(T, retry_s, "30", 1, 600),
 };
 #undef T
 

@@ -30,6 +30,7 @@ access_denied and auth_challenged, struct auth_stats), but exposes them
 nowhere yet (no control API, src/ctl is empty) and logs no line for them,
 so nothing here reads them.
 """
+import concurrent.futures
 import hashlib
 import itertools
 import os
@@ -277,12 +278,17 @@ def test_unknown_source_gets_403(testnet, sbcd):
     authentication) gets 403 from sbcd, over UDP and TCP; so do SUBSCRIBE,
     MESSAGE, REFER and an OPTIONS to a user out of dialog (nothing but an
     optional 100 before the 403, which carries sbcd's To tag). Nothing of
-    it reaches the core: the capture on lan has no request from sbcd."""
+    it reaches the core: the capture on lan has no request from sbcd. The
+    six are asked at once (each from its own port, with its own Call-ID;
+    far below the source's rate limits), each waiting its own 1.5 s for a
+    second message."""
     reqs = [Req("INVITE"), Req("INVITE", proto="tcp"), Req("SUBSCRIBE"),
             Req("MESSAGE", body="hello"), Req("REFER", headers=["Refer-To: <sip:carol@%s>" % SBC]),
             Req("OPTIONS", ruri="sip:bob@%s" % SBC)]
-    with testnet.tshark("sbc", "lan", "port 5060", name="lan") as lan:
-        results = [(r, ask(testnet, r)) for r in reqs]
+    with testnet.tshark("sbc", "lan", "port 5060", name="lan") as lan, \
+            concurrent.futures.ThreadPoolExecutor(len(reqs)) as pool:
+        asked = [(r, pool.submit(ask, testnet, r)) for r in reqs]
+        results = [(r, f.result()) for r, f in asked]
     for r, ans in results:
         assert finals(ans)[:1] == [403], "%s over %s from %s: %s" % (
             r.method, r.proto, r.src, describe(ans))

@@ -18,6 +18,7 @@ different Call-IDs and tags on the two legs, no Record-Route crossing.
 Scenarios: tests/integration/sipp/*_uac.xml and *_uas.xml (see
 docs/testing.md, "Calls through sbcd").
 """
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -93,7 +94,9 @@ def run_caller(net, d, scenario, args=(), calls=1, service="alice", name="caller
 
 
 class Flow:
-    """A call flow's outcome: both sipps' results and both captures."""
+    """A call flow's outcome: both sipps' results and both captures. The
+    messages of both captures are read on first use, the two at once (each
+    is a tshark run of its own)."""
 
     def __init__(self, caller, callee, wan, lan):
         self.caller = caller
@@ -102,16 +105,25 @@ class Flow:
         self.lan = lan
         self._wan_msgs = self._lan_msgs = None
 
+    def read_messages(self, pcap):
+        return read_sip(pcap)
+
+    def _read_both(self):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            wan = pool.submit(self.read_messages, self.wan)
+            lan = pool.submit(self.read_messages, self.lan)
+            self._wan_msgs, self._lan_msgs = wan.result(), lan.result()
+
     @property
     def wan_msgs(self):
         if self._wan_msgs is None:
-            self._wan_msgs = read_sip(self.wan)
+            self._read_both()
         return self._wan_msgs
 
     @property
     def lan_msgs(self):
         if self._lan_msgs is None:
-            self._lan_msgs = read_sip(self.lan)
+            self._read_both()
         return self._lan_msgs
 
     def assert_ok(self):

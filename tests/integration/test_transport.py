@@ -469,9 +469,9 @@ def test_tcp_max_connections_in_all(testnet, sbcd):
         "a fourth connection was served with max_connections = 3: %s" % (last,)
 
 
-@pytest.mark.sbc_config({"sip": {"tcp_idle_s": 10}})
+@pytest.mark.sbc_config({"sip": {"tcp_idle_s": 2}})
 def test_tcp_idle_timeout(testnet, sbcd):
-    """tcp_idle_s = 10 (the schema's minimum): a connection that has sent one
+    """tcp_idle_s = 2 (the schema's minimum): a connection that has sent one
     OPTIONS and then stays silent is closed by sbcd (waited for at most
     30 s). The TLS listener does the same."""
     with concurrent.futures.ThreadPoolExecutor(2) as pool:

@@ -17,9 +17,10 @@ What the tests show:
     with the expiry asked for; MD5, SHA-256, and RFC 2617 without qop;
   - nothing sbcd sends on wan names the private side, nor the password;
   - a wrong password fails (the provider answers with a new 401, not a
-    403) and is retried after 30 s, then 60 s: two REGISTERs per attempt,
-    no flood;
-  - with the provider granting a short expiry (10 s), sbcd refreshes at
+    403) and is retried after the trunk's retry_s, then twice that (30 s
+    and 60 s by default; the test sets retry_s = 4): two REGISTERs per
+    attempt, no flood;
+  - with the provider granting a short expiry (6 s), sbcd refreshes at
     half of it, with the kept challenge (one REGISTER per refresh, nc
     rising), and the binding never lapses;
   - a call from the provider to sip:acme@203.0.113.1 passes the access
@@ -51,6 +52,8 @@ PASSWORD = "acme-Trunk-pw-7f3a"
 WRONG_PASSWORD = "acme-Wrong-pw-0000"
 CONTACT = "sip:%s@%s:%d;transport=udp" % (USER, SBC_WAN, SIP_PORT)
 TO_PROVIDER = "udp and src host %s and dst host %s" % (SBC_WAN, PROVIDER)
+GRANTED = 6                        # the provider's max_expires in the refresh test
+RETRY_S = 4                        # [trunk:prov] retry_s of the backoff test (sbcd's default 30)
 
 pytestmark = needs_kamailio
 
@@ -80,11 +83,14 @@ def pnet(testnet):
                     + testnet.sbcd_log()[-4000:], pytrace=False)
 
 
-def start_sbcd(net, password=PASSWORD, domain=None, expires=3600, auth_open=False):
+def start_sbcd(net, password=PASSWORD, domain=None, expires=3600, auth_open=False, retry_s=None):
     """sbcd with [trunk:prov] registering USER to the provider. The access
-    policy is on (no [auth] open) unless auth_open."""
+    policy is on (no [auth] open) unless auth_open; retry_s: the trunk's
+    first backoff (default: sbcd's, 30 s)."""
     trunk = {"zone": "public", "address": PROVIDER, "register": "yes", "username": USER,
              "password": password, "expires": str(expires)}
+    if retry_s is not None:
+        trunk["retry_s"] = str(retry_s)
     if domain:
         trunk["domain"] = domain
     cfg = net.write_config(overrides={"trunk:prov": trunk,
@@ -185,12 +191,12 @@ def test_registers_and_unregisters(pnet, algorithm, qop, domain):
 
 
 def test_refresh_and_incoming_call(pnet):
-    """The provider grants 10 s (its max_expires) where sbcd asked for 60:
-    sbcd refreshes every ~5 s with one REGISTER each (the kept SHA-256
-    challenge, nc rising, answered 200 without a new 401), so the binding
-    never lapses. Meanwhile a PSTN call through the provider to
+    """The provider grants GRANTED = 6 s (its max_expires) where sbcd asked
+    for 60: sbcd refreshes every ~3 s with one REGISTER each (the kept
+    SHA-256 challenge, nc rising, answered 200 without a new 401), so the
+    binding never lapses. Meanwhile a PSTN call through the provider to
     sip:acme@203.0.113.1 reaches the core through the access policy."""
-    prov = Provider(pnet, algorithm="SHA-256", max_expires=10)
+    prov = Provider(pnet, algorithm="SHA-256", max_expires=GRANTED)
     pbx = pnet.sipp_bg("priv", ["-sf", sipp_scenario("invite_uas.xml"), "-m", "1", "-t", "u1",
                                 "-i", PBX, "-p", str(SIP_PORT), "-mi", PBX,
                                 "-timeout", "60s", "-timeout_error"], name="pbx")
@@ -199,15 +205,16 @@ def test_refresh_and_incoming_call(pnet):
         t0 = time.monotonic()
         start_sbcd(pnet, expires=60)
         prov.wait_contacts(USER, timeout=10)
-        pnet.wait_log("trunk prov: registered at %s:5060 (udp) for 10 s" % PROVIDER, timeout=5)
+        pnet.wait_log("trunk prov: registered at %s:5060 (udp) for %d s" % (PROVIDER, GRANTED),
+                      timeout=5)
         caller = pnet.sipp("pub", ["-sf", sipp_scenario("register_call_uac.xml"), "-s", USER,
                                    "-key", "dest", "%s:%d" % (PROVIDER, SIP_PORT), "-d", "500",
                                    "-m", "1", "-t", "u1", "-i", PUB, "-p", str(CALLER_PORT),
                                    "-mi", PUB, "-mp", "7000", "%s:%d" % (PROVIDER, SIP_PORT)],
                            timeout=20, name="pstn-caller")
         pbx_res = pbx.result(timeout=30)
-        # the binding holds through two more of its 10 s lifetimes
-        while time.monotonic() - t0 < 22:
+        # the binding holds through two more of its lifetimes
+        while time.monotonic() - t0 < 2.2 * GRANTED:
             assert prov.contacts(USER), "binding lapsed at %.1f s" % (time.monotonic() - t0)
             time.sleep(0.5)
     assert caller.rc == 0, caller.describe()
@@ -222,7 +229,7 @@ def test_refresh_and_incoming_call(pnet):
     ncs = [digest_param(header(m.raw, "authorization")[0], "nc") for m in regs[1:]]
     assert ncs == ["%08x" % (i + 1) for i in range(len(ncs))], ncs
     gaps = [b.time - a.time for a, b in zip(regs[1:], regs[2:])]
-    assert all(4.0 <= g <= 6.5 for g in gaps), gaps
+    assert all(GRANTED / 2 - 1.0 <= g <= GRANTED / 2 + 1.5 for g in gaps), gaps
     for m in regs:
         assert header(m.raw, "expires") == ["60"], m.raw
     assert wan_problems(wan.path, PASSWORD) == []
@@ -241,13 +248,14 @@ def test_refresh_and_incoming_call(pnet):
 def test_wrong_password_backs_off(pnet):
     """A wrong password: the provider answers the credentials with a new
     401 (no stale=true), sbcd stops answering (state failed) and tries again
-    after 30 s, then 60 s (plus up to a tenth): two REGISTERs per attempt,
-    six in about 95 s, never more."""
+    after retry_s (4 s here; 30 s by default), then twice that (plus up to a
+    tenth each time): two REGISTERs per attempt, six in about 13 s, never
+    more."""
     prov = Provider(pnet)
     with pnet.tshark("sbc", "wan", TO_PROVIDER, name="wan") as cap:
-        start_sbcd(pnet, password=WRONG_PASSWORD)
-        got = cap.wait_packets(6, timeout=110)
-        assert got == 6, "%d REGISTERs in 110 s" % got
+        start_sbcd(pnet, password=WRONG_PASSWORD, retry_s=RETRY_S)
+        got = cap.wait_packets(6, timeout=40)
+        assert got == 6, "%d REGISTERs in 40 s" % got
         time.sleep(3)
     regs = sbcd_registers(read_sip(cap.path))
     assert len(regs) == 6, [(m.time, m.first_line) for m in regs]
@@ -257,12 +265,13 @@ def test_wrong_password_backs_off(pnet):
         assert header(second.raw, "authorization"), second.raw
         assert second.time - first.time < 1.0
     gaps = [b.time - a.time for a, b in zip(starts, starts[1:])]
-    assert 29.5 <= gaps[0] <= 34.0, gaps
-    assert 59.5 <= gaps[1] <= 67.0, gaps
+    # retry_s plus up to a tenth, then twice that (with the 0.5 s / 1 s slack of the capture)
+    assert RETRY_S - 0.5 <= gaps[0] <= RETRY_S * 1.1 + 1.0, gaps
+    assert 2 * RETRY_S - 0.5 <= gaps[1] <= 2 * RETRY_S * 1.1 + 1.0, gaps
     log = pnet.sbcd_log()
     assert re.search(r"trunk prov: registration failed \(401, credentials refused\); "
-                     r"next try in 3[0-3] s", log), log[-3000:]
-    assert re.search(r"next try in 6[0-6] s", log), log[-3000:]
+                     r"next try in %d s" % RETRY_S, log), log[-3000:]
+    assert re.search(r"next try in %d s" % (2 * RETRY_S), log), log[-3000:]
     assert WRONG_PASSWORD not in log
     assert not prov.contacts(USER)
     assert wan_problems(cap.path, WRONG_PASSWORD) == []

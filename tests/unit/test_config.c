@@ -444,7 +444,7 @@ static void test_trunks(void **state)
 			"[trunk:carrier1]\naddress = 198.51.100.20\n"
 			"[trunk:b-2_x]\nzone = private\naddress = sip.carrier.example\nport = 5080\n"
 			"transport = tcp\nmax_calls = 30\nregister = yes\nusername = 4930123\n"
-			"password = \"p;a#ss\"\ndomain = carrier.example\nexpires = 600\n");
+			"password = \"p;a#ss\"\ndomain = carrier.example\nexpires = 600\nretry_s = 4\n");
 	assert_int_equal(cfg->trunk_count, 2);
 	t = &cfg->trunks[0];
 	assert_string_equal(t->name, "carrier1");
@@ -454,6 +454,7 @@ static void test_trunks(void **state)
 	assert_int_equal(t->max_calls, 0);
 	assert_false(t->do_register);
 	assert_int_equal(t->expires, 3600);
+	assert_int_equal(t->retry_s, 30);
 	/* allow defaults to the literal address */
 	assert_int_equal(t->allow.n, 1);
 	assert_string_equal(t->allow.v[0].text, "198.51.100.20/32");
@@ -471,6 +472,7 @@ static void test_trunks(void **state)
 	assert_string_equal(t->password, "p;a#ss");
 	assert_string_equal(t->domain.name, "carrier.example");
 	assert_int_equal(t->expires, 600);
+	assert_int_equal(t->retry_s, 4);
 	assert_null(config_trunk_find(cfg, "nope"));
 	mem_deref(cfg);
 }
@@ -502,6 +504,9 @@ static void test_err_out_of_range(void **state)
 	expect_only(PUB "sip_udp = 70000\n" PRIV CORE, "[public] sip_udp: 70000 is out of range (0-65535)");
 	expect_only(BASE "[registration]\nphone_expires = 5\n",
 		    "[registration] phone_expires: 5 is out of range (10-3600)");
+	expect_only(BASE "[trunk:c]\naddress = 198.51.100.20\nretry_s = 0\n",
+		    "[trunk:c] retry_s: 0 is out of range (1-600)");
+	expect_only(BASE "[sip]\ntcp_idle_s = 1\n", "[sip] tcp_idle_s: 1 is out of range (2-86400)");
 	expect_only(BASE "[guard]\ntrusted_reserve_pct = 99999999999\n",
 		    "[guard] trusted_reserve_pct: 99999999999 is out of range (0-90)");
 	expect_only(PUB "rtp_ports = 20001-29999\n" PRIV CORE,
