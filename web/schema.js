@@ -28,6 +28,7 @@ export const SECTIONS = {
 		['log_target', 'stderr', 'stderr | syslog'],
 		['product', 'sbc', 'Server / User-Agent name'],
 		['control_socket', '/run/sbc/sbcd.sock', 'path (next start)'],
+		['call_records_max_kb', '16384', '4-1048576; calls.jsonl rotated past this'],
 	],
 	public: ZONE,
 	private: ZONE.map(([k, d, h]) => [k, k === 'sip_tls' ? '0' : k === 'rtp_ports' ? '30000-39999' : d, h]),

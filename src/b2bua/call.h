@@ -160,6 +160,7 @@ struct b2bua {
 	uint64_t cps_sec;                /* admission: the current second and its new calls */
 	unsigned cps_count;
 	int cdr_fd;                      /* data_dir/calls.jsonl */
+	uint64_t cdr_bytes;              /* its size: rotated past [general] call_records_max_kb */
 	struct cdr_syncer *cdr_syncer;   /* its fdatasync thread (cdr.c) */
 	struct tmr cdr_tmr;              /* batches syncs: at most one per CDR_SYNC_MS */
 };

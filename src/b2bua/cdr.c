@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,17 +31,27 @@ static void iso_time(char *buf, size_t size, uint64_t mono_ms, uint64_t now_mono
  * stalled every call for that long once a second under load. A thread of
  * its own does it instead; the loop only says "there is something to
  * sync" (at most once per CDR_SYNC_MS, so records are batched). The
- * thread touches nothing but the descriptor and this struct.
+ * thread touches nothing but the descriptors and this struct: the one
+ * written now, and after a rotation the previous one, which it syncs and
+ * closes (the loop must not close what the thread may be syncing).
  */
 struct cdr_syncer {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int fd;
+	int old_fd;     /* the file before the last rotation, to sync and close; -1 */
 	bool started;   /* the thread runs (made at the first sync: after sbcd -d forks) */
 	bool dirty;     /* records written since the thread last synced */
 	bool stop;
 };
+
+static void sync_close(int fd)
+{
+	if (fdatasync(fd) == -1)
+		log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
+	close(fd);
+}
 
 static void *cdr_syncer_main(void *arg)
 {
@@ -48,13 +59,20 @@ static void *cdr_syncer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
+		int fd, old;
+
 		while (!s->dirty && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (!s->dirty)
 			break;
 		s->dirty = false;
+		fd = s->fd;
+		old = s->old_fd;
+		s->old_fd = -1;
 		pthread_mutex_unlock(&s->mu);
-		if (fdatasync(s->fd) == -1)
+		if (old != -1)
+			sync_close(old);
+		if (fdatasync(fd) == -1)
 			log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
 		pthread_mutex_lock(&s->mu);
 	}
@@ -74,6 +92,9 @@ static void cdr_sync(void *arg)
 
 		if (err) {
 			log_warn("calls.jsonl: no sync thread (%s): syncing here", strerror(err));
+			if (s->old_fd != -1)
+				sync_close(s->old_fd);
+			s->old_fd = -1;
 			if (fdatasync(s->fd) == -1)
 				log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
 			return;
@@ -86,28 +107,100 @@ static void cdr_sync(void *arg)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* data_dir/calls.jsonl, plus suffix; ENAMETOOLONG. */
+static int cdr_path(const struct b2bua *b, const char *suffix, char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/calls.jsonl%s", b->bc.cfg->general.data_dir, suffix);
+
+	return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
+}
+
+/* Open data_dir/calls.jsonl for appending (owner-only); its size into *bytes. -1 and errno. */
+static int cdr_file_open(const struct b2bua *b, uint64_t *bytes)
+{
+	char path[512];
+	struct stat st;
+	int fd, err = cdr_path(b, "", path, sizeof(path));
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		err = errno;
+		log_error("%s: %s", path, strerror(err));
+		errno = err;
+		return -1;
+	}
+	*bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	return fd;
+}
+
+/*
+ * calls.jsonl grew past [general] call_records_max_kb: it becomes
+ * calls.jsonl.1 (replacing the one before) and a new calls.jsonl is
+ * started, so the records take at most about twice the limit on the data
+ * partition. The old descriptor goes to the syncer, which syncs and
+ * closes it. On failure the file just goes on growing (logged).
+ */
+static void cdr_rotate(struct b2bua *b)
+{
+	struct cdr_syncer *s = b->cdr_syncer;
+	char path[512], old[512];
+	uint64_t bytes;
+	int fd;
+
+	if (cdr_path(b, "", path, sizeof(path)) || cdr_path(b, ".1", old, sizeof(old)))
+		return;
+	if (rename(path, old) == -1) {
+		log_warn("calls.jsonl: cannot rotate to calls.jsonl.1: %s", strerror(errno));
+		b->cdr_bytes = 0;   /* try again after another limit's worth */
+		return;
+	}
+	fd = cdr_file_open(b, &bytes);
+	if (fd == -1)
+		return;    /* logged; records go on into calls.jsonl.1 */
+	pthread_mutex_lock(&s->mu);
+	s->fd = fd;
+	if (s->started && s->old_fd == -1) {
+		s->old_fd = b->cdr_fd;
+		s->dirty = true;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	} else {
+		/*
+		 * No syncer yet, or it has not taken the file before yet (two
+		 * rotations within a second): this one is synced here. A sync
+		 * of it the thread may be in holds its own reference.
+		 */
+		pthread_mutex_unlock(&s->mu);
+		sync_close(b->cdr_fd);
+	}
+	b->cdr_fd = fd;
+	b->cdr_bytes = bytes;
+	log_info("calls.jsonl: rotated to calls.jsonl.1 at %u KiB",
+		 b->bc.cfg->general.call_records_max_kb);
+}
+
 /* Open data_dir/calls.jsonl for appending (owner-only) and start its syncer. */
 int cdr_open(struct b2bua *b)
 {
 	struct cdr_syncer *s;
-	char path[512];
-	int err;
 
 	b->cdr_fd = -1;
-	if (snprintf(path, sizeof(path), "%s/calls.jsonl", b->bc.cfg->general.data_dir) >=
-	    (int)sizeof(path))
-		return ENAMETOOLONG;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
-	b->cdr_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	b->cdr_fd = cdr_file_open(b, &b->cdr_bytes);
 	if (b->cdr_fd == -1) {
-		err = errno;
-		log_error("%s: %s", path, strerror(err));
+		int err = errno;
+
 		free(s);
 		return err;
 	}
 	s->fd = b->cdr_fd;
+	s->old_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	b->cdr_syncer = s;
@@ -130,6 +223,8 @@ void cdr_close(struct b2bua *b)
 			pthread_join(s->th, NULL);
 		else if (fdatasync(s->fd) == -1)
 			log_warn("calls.jsonl: fdatasync: %s", strerror(errno));
+		if (s->old_fd != -1)
+			sync_close(s->old_fd);
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
@@ -218,7 +313,11 @@ void call_record(struct call *c)
 	line[n] = '\n';
 	if (write(b->cdr_fd, line, n + 1) != (ssize_t)(n + 1))
 		log_warn("calls.jsonl: write: %s", strerror(errno));
+	else
+		b->cdr_bytes += n + 1;
 	free(line);
+	if (b->cdr_bytes > (uint64_t)b->bc.cfg->general.call_records_max_kb * 1024)
+		cdr_rotate(b);
 	if (!tmr_armed(&b->cdr_tmr))
 		tmr_start(&b->tmrs, &b->cdr_tmr, b->now + CDR_SYNC_MS, cdr_sync, b);
 }

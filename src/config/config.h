@@ -101,6 +101,7 @@ struct config_general {
 	enum config_log_target log_target;
 	char product[CONFIG_PRODUCT_MAX];
 	char control_socket[CONFIG_SOCKPATH_MAX];
+	unsigned call_records_max_kb;         /* calls.jsonl is rotated to calls.jsonl.1 past this */
 };
 
 /* One zone of the zone table (DESIGN "The zone model"). */

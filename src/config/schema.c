@@ -66,6 +66,7 @@ static const struct config_key general_keys[] = {
 	KEY_ENUM(G, log_target, enum config_log_target, log_targets, "stderr"),
 	KEY_STR(G, product, CONFIG_T_STRING, "sbc", 0),
 	KEY_STR(G, control_socket, CONFIG_T_PATH, "/run/sbc/sbcd.sock", 0),
+	KEY_UINT(G, call_records_max_kb, "16384", 4, 1048576),
 };
 #undef G
 

@@ -30,7 +30,7 @@ import time
 import pytest
 
 import netns
-from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, read_sip, sipp_scenario
+from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, read_sip, sipp_scenario, wait_for
 
 PHONE = PUB_EXTRA[0]             # 203.0.113.11: a phone on the internet
 CARRIER = PUB                    # 203.0.113.10: the [trunk:carrier] address
@@ -898,6 +898,51 @@ def _wait_fd_count(pid, want, timeout=10.0):
         if n <= want or time.monotonic() >= deadline:
             return n
         time.sleep(0.1)
+
+
+ROTATE_CALLS = 12                # about 7 KiB of records: one rotation at 4 KiB
+
+
+def records(path):
+    """(records, bytes, longest line with its newline) of a call records
+    file; ([], 0, 0) when there is none."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        return [], 0, 0
+    return ([json.loads(ln) for ln in lines if ln.strip()], sum(map(len, lines)),
+            max(map(len, lines), default=0))
+
+
+@pytest.mark.sbc_config({"general": {"call_records_max_kb": "4"}})
+def test_call_records_rotate(testnet, sbcd):
+    """[general] call_records_max_kb = 4: once calls.jsonl passes 4 KiB it
+    becomes calls.jsonl.1 and a new calls.jsonl starts. Twelve calls (about
+    7 KiB of records): every record is in one of the two files, in order,
+    none twice; the old file ends just past the limit, the new one is under
+    it; the rotation is logged once."""
+    d = IN
+    callee = start_callee(testnet, d, "call_uas.xml", calls=ROTATE_CALLS, name="rot-callee")
+    caller = run_caller(testnet, d, "call_uac.xml", ["-r", "10"], calls=ROTATE_CALLS,
+                        name="rot-caller", timeout=60)
+    assert caller.rc == 0 and caller.stats["successful"] == ROTATE_CALLS, caller.describe()
+    assert callee.result(timeout=60).rc == 0
+    data = os.path.join(testnet.tmpdir, "data")
+
+    def both():
+        old, old_bytes, longest = records(os.path.join(data, "calls.jsonl.1"))
+        cur, cur_bytes, _ = records(os.path.join(data, "calls.jsonl"))
+        if len(old) + len(cur) >= ROTATE_CALLS:
+            return old, old_bytes, longest, cur, cur_bytes
+        return None
+    old, old_bytes, longest, cur, cur_bytes = wait_for(both, 10,
+                                                       "12 call records in the two files")
+    assert old and cur, (len(old), len(cur))
+    assert 4096 < old_bytes <= 4096 + longest, old_bytes
+    assert cur_bytes <= 4096, cur_bytes
+    assert [r["id"] for r in old + cur] == list(range(1, ROTATE_CALLS + 1))
+    assert testnet.sbcd_log().count("calls.jsonl: rotated to calls.jsonl.1 at 4 KiB") == 1
 
 
 @pytest.mark.sbc_config({"general": {"log_level": "info"},

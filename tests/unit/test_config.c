@@ -507,6 +507,8 @@ static void test_err_out_of_range(void **state)
 	expect_only(BASE "[trunk:c]\naddress = 198.51.100.20\nretry_s = 0\n",
 		    "[trunk:c] retry_s: 0 is out of range (1-600)");
 	expect_only(BASE "[sip]\ntcp_idle_s = 1\n", "[sip] tcp_idle_s: 1 is out of range (2-86400)");
+	expect_only(BASE "[general]\ncall_records_max_kb = 3\n",
+		    "[general] call_records_max_kb: 3 is out of range (4-1048576)");
 	expect_only(BASE "[guard]\ntrusted_reserve_pct = 99999999999\n",
 		    "[guard] trusted_reserve_pct: 99999999999 is out of range (0-90)");
 	expect_only(PUB "rtp_ports = 20001-29999\n" PRIV CORE,
