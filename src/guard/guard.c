@@ -408,6 +408,19 @@ static bool untrusted_checks(struct guard *g, uint64_t h, const struct gkey *k, 
 	return true;
 }
 
+bool guard_admit(struct guard *g, const struct sockaddr_storage *src)
+{
+	uint64_t now, h;
+	struct gkey k;
+
+	if (!g->gc->enabled || !g->ban.used || allowed(g, src) || peer(g, src))
+		return true;
+	now = guard_now(g);
+	guard_key(&k, src);
+	h = guard_hash(g, &k);
+	return !guard_banned(g, h, &k, now);
+}
+
 bool guard_pre(struct guard *g, const struct sockaddr_storage *src, const char *data, size_t len)
 {
 	const struct config_guard *gc = g->gc;

@@ -90,6 +90,12 @@ void guard_apply(struct guard *g, const struct sbc_config *cfg);
 /* Pre-parse: true lets the packet on to the SIP parser. */
 bool guard_pre(struct guard *g, const struct sockaddr_storage *src, const char *data,
 	       size_t len);
+/*
+ * A TCP/TLS connection from src is about to be accepted: false while src
+ * is banned (counted as one blocked packet of its ban's reason), so a
+ * banned source holds no connection slot, not even an idle one.
+ */
+bool guard_admit(struct guard *g, const struct sockaddr_storage *src);
 /* A response the SBC sends to dst: 401/403/404/407/484 feed enumeration. */
 void guard_sent(struct guard *g, const struct sockaddr_storage *dst, const char *data,
 		size_t len);

@@ -91,8 +91,11 @@ struct net_stream_cfg {
 	size_t max_msg;              /* a message larger than this closes the connection */
 };
 
+/* A connection from peer is about to be accepted: false refuses it (closed with a reset). */
+typedef bool (net_accept_h)(const struct sockaddr_storage *peer, void *arg);
+
 struct net_stream_stats {
-	uint64_t accepted, connected, refused_total, refused_source, closed_idle,
+	uint64_t accepted, connected, refused_total, refused_source, refused_policy, closed_idle,
 		closed_error, closed_peer, framing_errors, rx_msgs, tx_msgs, tx_errors,
 		connect_failed;   /* opened by us, failed before it came up (also in closed_*) */
 	unsigned active;
@@ -104,6 +107,7 @@ int net_stream_alloc(struct net_stream **sp, struct event_base *base,
 		     net_conn_ping_h *ph, void *arg);
 void net_stream_set_tls(struct net_stream *s, SSL_CTX *tls);
 void net_stream_set_fail(struct net_stream *s, net_conn_fail_h *failh);
+void net_stream_set_accept(struct net_stream *s, net_accept_h *ah, void *arg);
 int net_stream_send(struct net_stream *s, uint32_t conn_id, const struct sockaddr_storage *dst,
 		    const void *data, size_t len, uint32_t *used_id);
 struct net_conn *net_stream_conn(struct net_stream *s, uint32_t id);

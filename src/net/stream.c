@@ -49,6 +49,8 @@ struct net_stream {
 	net_conn_recv_h *rh;
 	net_conn_ping_h *ph;
 	net_conn_fail_h *failh;
+	net_accept_h *accepth;
+	void *accept_arg;
 	void *arg;
 	struct net_stream_stats stats;
 };
@@ -330,6 +332,15 @@ static void stream_accept(struct evconnlistener *lst, evutil_socket_t fd, struct
 		close(fd);
 		return;
 	}
+	if (s->accepth && !s->accepth(&peer, s->accept_arg)) {
+		/* a reset, not an orderly close: no TIME_WAIT kept for a refused source */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		s->stats.refused_policy++;
+		close(fd);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (conn_new(s, fd, &peer, false, &c)) {
 		close(fd);
@@ -416,6 +427,15 @@ int net_stream_alloc(struct net_stream **sp, struct event_base *base,
 void net_stream_set_fail(struct net_stream *s, net_conn_fail_h *failh)
 {
 	s->failh = failh;
+}
+
+/* Ask ah (NULL: nobody) before each connection the listener accepts. */
+void net_stream_set_accept(struct net_stream *s, net_accept_h *ah, void *arg)
+{
+	if (s) {
+		s->accepth = ah;
+		s->accept_arg = arg;
+	}
 }
 
 /* New connections use tls from now on; open ones keep the context they have. */

@@ -129,7 +129,7 @@ static json_t *sip_json(const struct sip_transp *t)
 	json_t *o = json_object(), *rej = json_object();
 	bool ok = PUT(o, st, rx_requests) && PUT(o, st, rx_responses) && PUT(o, st, rx_keepalives) &&
 		  PUT(o, st, tx_messages) && PUT(o, st, tx_errors) && PUT(o, st, conn_failures) &&
-		  PUT(o, st, policed);
+		  PUT(o, st, policed) && PUT(o, st, policed_conns);
 
 	for (unsigned r = 0; ok && r < SIP_REJ__COUNT; r++)
 		ok = put_u64(rej, sip_reject_name((enum sip_reject)r), st->rejected[r]);

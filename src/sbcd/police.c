@@ -13,6 +13,11 @@ static bool police_pre(const struct sockaddr_storage *src, const char *data, siz
 	return guard_pre(arg, src, data, len);
 }
 
+static bool police_admit(const struct sockaddr_storage *src, void *arg)
+{
+	return guard_admit(arg, src);
+}
+
 /* What the ingress checks refused counts towards a malformed-packet ban. */
 static void police_rejected(const struct sockaddr_storage *src, enum sip_reject r, void *arg)
 {
@@ -49,7 +54,8 @@ int sbcd_guard_start(struct sbcd *s)
 {
 	static const struct timeval second = { 1, 0 };
 	struct sip_transp_police p = {
-		.pre = police_pre, .rejected = police_rejected, .sent = police_sent,
+		.pre = police_pre, .admit = police_admit, .rejected = police_rejected,
+		.sent = police_sent,
 	};
 	char path[PATH_MAX];
 	int err, n;

@@ -419,6 +419,7 @@ struct sip_transp_stats {
 	uint64_t rx_requests, rx_responses, rx_keepalives, tx_messages, tx_errors;
 	uint64_t conn_failures;         /* connections we opened that never came up */
 	uint64_t policed;               /* dropped by a zone's police hook */
+	uint64_t policed_conns;         /* TCP/TLS connections refused by a zone's police hook */
 	uint64_t rejected[SIP_REJ__COUNT];
 	uint64_t methods_rx[SIP_STAT_METHODS], methods_tx[SIP_STAT_METHODS];
 	uint64_t classes_rx[SIP_STAT_CLASSES], classes_tx[SIP_STAT_CLASSES];
@@ -454,11 +455,14 @@ struct sip_transp_zone {
 /*
  * Policing of one zone's input (the guard), every hook optional: pre sees
  * each packet or framed message before the parser and drops it by
- * returning false; rejected hears of what the ingress checks refused;
+ * returning false; admit is asked before a connection is accepted;
+ * rejected hears of what the ingress checks refused;
  * sent sees every message sent to the zone.
  */
 struct sip_transp_police {
 	bool (*pre)(const struct sockaddr_storage *src, const char *data, size_t len, void *arg);
+	/* a TCP/TLS connection from src to a listener of the zone: false refuses it */
+	bool (*admit)(const struct sockaddr_storage *src, void *arg);
 	void (*rejected)(const struct sockaddr_storage *src, enum sip_reject r, void *arg);
 	void (*sent)(const struct sockaddr_storage *dst, const char *data, size_t len, void *arg);
 	void *arg;

@@ -414,6 +414,18 @@ static void stream_ping(struct net_conn *c, size_t crlfs, void *arg)
 }
 
 /* A connection we opened never came up: tell the owner which destination failed. */
+/* A connection to one of a zone's listeners: its police (the guard) may refuse the source. */
+static bool stream_admit(const struct sockaddr_storage *peer, void *arg)
+{
+	struct stream_ctx *sc = arg;
+	const struct sip_transp_police *p = &sc->z->police;
+
+	if (!p->admit || p->admit(peer, p->arg))
+		return true;
+	sc->z->t->stats.policed_conns++;
+	return false;
+}
+
 static void stream_fail(uint32_t conn_id, const struct sockaddr_storage *addr, int err, void *arg)
 {
 	struct stream_ctx *sc = arg;
@@ -492,6 +504,7 @@ int sip_transp_zone_add(struct sip_transp *t, unsigned zone, const struct sip_tr
 		if (err)
 			return err;
 		net_stream_set_fail(z->stream[p], stream_fail);
+		net_stream_set_accept(z->stream[p], stream_admit, &z->sctx[p]);
 	}
 	return 0;
 }

@@ -772,6 +772,26 @@ def test_unban(testnet, sbcd):
         again
 
 
+@pytest.mark.sbc_config(NOBODY)
+def test_banned_source_tcp_refused(testnet, sbcd):
+    """A banned source's TCP connections are reset as they are accepted:
+    none stays open to hold a slot (counted in stats sip.policed_conns and
+    as blocked packets of its ban's reason); a source that is not banned
+    opens the same connections and its OPTIONS are answered."""
+    a, b = PUB_EXTRA[0], PUB_EXTRA[1]
+    assert probe(testnet, a, ua="friendly-scanner") == []
+    wait_banned(testnet, [a])
+    scanner = guard(testnet, "guard.stats")["reasons"]["scanner"]["packets"]
+    r = testnet.tcp_burst("pub", SBC_WAN, 5060, a, count=3, keep=3, src2=b, count2=2,
+                          timeout=10)
+    # reset at once: while connecting or right after, never left open
+    resets = [e for e in r["connect_errors"] if "reset" in e.lower()]
+    assert r["open"] == 0 and r["closed"] + len(resets) == 3, r
+    assert r["src2"]["open"] == 2 and r["src2"]["answers"] == ["SIP/2.0 200 OK"] * 2, r
+    assert ctl(testnet, "stats")["result"]["sip"]["policed_conns"] == 3
+    assert guard(testnet, "guard.stats")["reasons"]["scanner"]["packets"] == scanner + 3
+
+
 def nft_set(net):
     """The addresses in sbcd's kernel ban set (sbc namespace), or None without the table."""
     r = net.run("sbc", [netns.NFT, "list", "set", "inet", "sbc_guard", "ban4"], timeout=10)

@@ -694,6 +694,38 @@ static void test_pre_scanner_banned(void **state)
 	put(g);
 }
 
+/*
+ * guard_admit: a banned source's connection is refused and counted under
+ * its ban's reason; others, allowed sources and a disabled guard admit.
+ */
+static void test_admit(void **state)
+{
+	struct guard *g = guard_make("allow = 127.0.1.0/24\n", NULL, NULL);
+	struct sockaddr_storage a = ip("192.0.2.1"), b = ip("192.0.2.2"), al = ip("127.0.1.5");
+	const struct guard_stats *st = guard_stats(g);
+	struct guard_ban_info bi;
+
+	(void)state;
+	assert_true(guard_admit(g, &a));     /* no ban at all yet */
+	assert_false(pre_req(g, &a, "OPTIONS", NULL, "friendly-scanner"));
+	assert_true(pre_req(g, &al, "OPTIONS", NULL, "friendly-scanner"));
+	net_sa_set_port(&a, 40000);          /* any port of the address */
+	assert_false(guard_admit(g, &a));
+	assert_false(guard_admit(g, &a));
+	assert_true(guard_admit(g, &b));
+	assert_true(guard_admit(g, &al));
+	assert_int_equal(st->reason[GUARD_SCANNER].packets, 3);
+	assert_true(ban_find(g, "192.0.2.1", &bi));
+	assert_int_equal(bi.packets, 2);
+	assert_int_equal(guard_unban(g, &a), 0);
+	assert_true(guard_admit(g, &a));
+	put(g);
+	g = guard_make("enabled = no\n", NULL, NULL);
+	assert_true(pre_req(g, &a, "OPTIONS", NULL, "friendly-scanner"));
+	assert_true(guard_admit(g, &a));
+	put(g);
+}
+
 static void test_pre_allow_list(void **state)
 {
 	struct guard *g = guard_make("allow = 127.0.1.0/24, 2001:db8:1::/48\nrate_options = 5\n"
@@ -2244,6 +2276,7 @@ int main(void)
 		T(test_scan_garbage),
 		T(test_ua_scanner),
 		T(test_pre_scanner_banned),
+		T(test_admit),
 		T(test_pre_allow_list),
 		T(test_pre_trunk_peer),
 		T(test_pre_core_peer),
