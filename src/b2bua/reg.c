@@ -46,6 +46,7 @@ struct reg {
 	struct tmr save_tmr;
 	bool dirty;
 	char path[CONFIG_PATH_MAX + 32];
+	char reply[SIP_MAX_MSG];    /* header lines of an answer to a phone (reply_phone) */
 };
 
 /* A REGISTER relayed to the core, until its answer. */
@@ -622,12 +623,13 @@ static void reply_phone(struct reg *r, struct txn_server *st, uint16_t code, con
 			const struct sip_msg *resp, const struct pl *totag)
 {
 	struct b2bua *b = r->b;
-	char buf[4096];
+	char *buf = r->reply;
 	struct wbuf wb;
 	struct pl extra;
 	int err = 0;
 
-	wbuf_init(&wb, buf, sizeof(buf));
+	/* every binding of the AOR is listed: room for as many as a message holds */
+	wbuf_init(&wb, buf, sizeof(r->reply));
 	if (aor)
 		err = write_contacts(r, aor, &wb);
 	if (!err && resp)
@@ -639,6 +641,8 @@ static void reply_phone(struct reg *r, struct txn_server *st, uint16_t code, con
 		err = EACCES;
 	}
 	if (err) {
+		if (err == ENOSPC)
+			log_warn("REGISTER: an AOR has more bindings than one answer holds: 500");
 		txn_server_reply(st, 500, NULL, totag, NULL, b->now);
 		return;
 	}

@@ -436,6 +436,46 @@ def test_registered_phone_calls_from_its_source_only(testnet, sbcd):
     assert after.rc == 0, "after the un-REGISTER: " + after.describe()
 
 
+LONG_PHONES = 15
+
+
+def long_register(i):
+    """REGISTER of alice with a Contact URI of 249 bytes, the i-th phone's."""
+    user = "alice-%02d-%s" % (i, "x" * 218)   # a Contact URI of 249 bytes: REG_CONTACT_MAX is 256
+    return ("REGISTER sip:%s SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-long%d-%d;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:alice@%s>;tag=long%d\r\n"
+            "To: <sip:alice@%s>\r\n"
+            "Call-ID: long-%d-%d@%s\r\n"
+            "CSeq: 1 REGISTER\r\n"
+            "Contact: <sip:%s@%s:%d>\r\n"
+            "Expires: 120\r\n"
+            "Content-Length: 0\r\n\r\n"
+            % (SBC_WAN, PHONE, os.getpid(), i, SBC_WAN, i, SBC_WAN, os.getpid(), i, PHONE,
+               user, PHONE, 6000 + i))
+
+
+@pytest.mark.sbc_config(CLOSED)
+def test_many_long_contacts_listed(testnet, sbcd):
+    """Fifteen phones register alice, each with a Contact URI of 249
+    bytes (the core says 200 to each): the 200 to each lists every binding
+    so far, the last one all fifteen (over 4 KB of Contact headers, more
+    than the answer once had room for: it was a 500)."""
+    core = start_core(testnet, LONG_PHONES)
+    for i in range(1, LONG_PHONES + 1):
+        r = testnet.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
+                                 [{"send": long_register(i)}, {"expect": 1, "timeout": 5}],
+                                 src=PHONE, timeout=10)
+        finals = [m for m in r["messages"] if not m.startswith("SIP/2.0 1")]
+        assert finals and finals[0].startswith("SIP/2.0 200"), (i, r["messages"][:1])
+        contacts = re.findall(r"(?im)^(?:Contact|m):[^\r\n]*alice-(\d\d)-x{218}@",
+                              finals[0])
+        assert sorted(int(c) for c in contacts) == list(range(1, i + 1)), (i, contacts)
+    assert len(finals[0]) > 4096
+    assert core.result(timeout=30).rc == 0
+
+
 # ---------------------------------------------------------------------------
 # 5. [auth] local = yes
 
