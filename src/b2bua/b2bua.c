@@ -616,6 +616,24 @@ const struct b2bua_stats *b2bua_stats(const struct b2bua *b)
 	return &b->stats;
 }
 
+void b2bua_reg_counters(const struct b2bua *b, struct b2bua_reg_counters *out)
+{
+	const struct reg_stats *st = b->reg ? reg_stats(b->reg) : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!st)
+		return;
+	out->bindings = st->bindings;
+	out->registers = st->registers;
+	out->forwarded = st->forwarded;
+	out->absorbed = st->absorbed;
+	out->removed = st->removed;
+	out->refused = st->refused;
+	out->refused_pending = st->refused_pending;
+	out->keepalives = st->keepalives;
+	out->keepalive_failed = st->keepalive_failed;
+}
+
 size_t b2bua_registrations(const struct b2bua *b, struct b2bua_reg_info *out, size_t max)
 {
 	return b->reg ? reg_bindings(b->reg, out, max) : 0;

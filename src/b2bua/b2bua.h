@@ -52,6 +52,20 @@ uint64_t b2bua_next(const struct b2bua *b);
 void b2bua_poll(struct b2bua *b, uint64_t now);
 const struct b2bua_stats *b2bua_stats(const struct b2bua *b);
 
+/* The registrar's counters (docs/registration.md); all zero without one. */
+struct b2bua_reg_counters {
+	uint64_t bindings;          /* live now, pending ones included */
+	uint64_t registers;         /* REGISTER requests from phones */
+	uint64_t forwarded;         /* of them relayed to the core */
+	uint64_t absorbed;          /* refreshes answered from the cache */
+	uint64_t removed;           /* bindings removed (un-REGISTER, expiry) */
+	uint64_t refused;           /* malformed or over a limit: 400/403/503 */
+	uint64_t refused_pending;   /* of them: the source had too many waiting for the core (503) */
+	uint64_t keepalives, keepalive_failed;
+};
+
+void b2bua_reg_counters(const struct b2bua *b, struct b2bua_reg_counters *out);
+
 /*
  * Read-only snapshots for the operator (the control socket). Each fills at
  * most max entries of out (out may be NULL when max is 0) and returns how

@@ -42,6 +42,7 @@ struct binding {
 struct reg {
 	struct b2bua *b;
 	struct htable by_tok, by_aor, by_src;
+	struct htable relays_by_src;    /* REGISTERs waiting for the core, by source IP */
 	struct reg_stats stats;
 	struct tmr save_tmr;
 	bool dirty;
@@ -52,6 +53,7 @@ struct reg {
 /* A REGISTER relayed to the core, until its answer. */
 struct reg_relay {
 	struct reg *r;
+	struct hnode hn_src;        /* reg->relays_by_src; linked while it waits */
 	struct txn_server *st;
 	struct txn_client *ct;
 	struct sip_peer src;
@@ -585,6 +587,8 @@ static void relay_free(void *data)
 {
 	struct reg_relay *rr = data;
 
+	if (hnode_linked(&rr->hn_src))
+		htable_del(&rr->r->relays_by_src, &rr->hn_src);
 	rr->st = txn_server_release(rr->st);
 	rr->ct = txn_client_release(rr->ct);
 	for (unsigned i = 0; i < rr->n; i++) {
@@ -843,8 +847,24 @@ static bool absorbable(struct reg *r, struct binding *bd, struct sip_msg *req, u
 	       pl_eq_str(callid, bd->callid) && cseq >= bd->cseq && src_eq(&bd->peer, &req->src);
 }
 
+/* REGISTERs from src's IP waiting for the core (up to REG_PENDING_PER_SOURCE are counted). */
+static unsigned relays_of(struct reg *r, const struct sockaddr_storage *src)
+{
+	uint32_t h = net_sa_hash_ip(src);
+	unsigned n = 0;
+
+	for (struct hnode *hn = htable_first(&r->relays_by_src, h);
+	     hn && n < REG_PENDING_PER_SOURCE; hn = hnode_next_same(hn, h)) {
+		struct reg_relay *rr = container_of(hn, struct reg_relay, hn_src);
+
+		n += net_sa_eq_ip(&rr->src.addr, src);
+	}
+	return n;
+}
+
 void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 {
+	static const struct pl retry_after = PL("Retry-After: 5\r\n");
 	struct b2bua *b = r->b;
 	const struct config_registration *rc = &b->bc.cfg->registration;
 	const struct sip_addr *to;
@@ -884,6 +904,13 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 	}
 	if (star && (nct || hexp != 0))
 		goto bad;   /* RFC 3261 10.3 step 6: "*" only alone and with Expires: 0 */
+	if (relays_of(r, &req->src.addr) >= REG_PENDING_PER_SOURCE) {
+		/* one source cannot tie up the relay (and the core) with REGISTERs in flight */
+		r->stats.refused++;
+		r->stats.refused_pending++;
+		txn_server_reply(st, 503, NULL, &tag, &retry_after, b->now);
+		return;
+	}
 	rr = mem_zalloc(sizeof(*rr), relay_free);
 	if (!rr) {
 		txn_server_reply(st, 503, NULL, &tag, NULL, b->now);
@@ -945,6 +972,7 @@ void reg_register(struct reg *r, struct txn_server *st, struct sip_msg *req)
 		mem_deref(rr);
 		return;
 	}
+	htable_add(&r->relays_by_src, &rr->hn_src, net_sa_hash_ip(&rr->src.addr));
 	r->stats.forwarded++;
 	return;
  bad:
@@ -1031,9 +1059,14 @@ static void reg_destroy(void *data)
 		}
 	}
 	tmr_cancel(&r->b->tmrs, &r->save_tmr);
+	/* relays still waiting for the core end later: they must not find this table */
+	for (size_t i = 0; r->relays_by_src.bucket && i <= r->relays_by_src.mask; i++)
+		while (r->relays_by_src.bucket[i])
+			htable_del(&r->relays_by_src, r->relays_by_src.bucket[i]);
 	htable_close(&r->by_tok);
 	htable_close(&r->by_aor);
 	htable_close(&r->by_src);
+	htable_close(&r->relays_by_src);
 }
 
 int reg_alloc(struct reg **rp, struct b2bua *b)
@@ -1049,6 +1082,8 @@ int reg_alloc(struct reg **rp, struct b2bua *b)
 		err = htable_init(&r->by_aor, REG_BUCKETS);
 	if (!err)
 		err = htable_init(&r->by_src, REG_BUCKETS);
+	if (!err)
+		err = htable_init(&r->relays_by_src, REG_BUCKETS);
 	n = snprintf(r->path, sizeof(r->path), "%s/registrations.json",
 		     b->bc.cfg->general.data_dir);
 	if (!err && (n < 0 || (size_t)n >= sizeof(r->path)))

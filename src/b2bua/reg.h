@@ -16,6 +16,7 @@ enum {
 	REG_CALLID_MAX = 128,
 	REG_CONTACTS_MAX = 8,       /* Contacts in one REGISTER */
 	REG_BINDINGS_MAX = 1000000, /* bindings in all */
+	REG_PENDING_PER_SOURCE = 16, /* REGISTERs of one source IP waiting for the core */
 	REG_BUCKETS = 1 << 17,
 	REG_PENDING_MS = 40000,     /* backstop: a pending binding goes with its relay (Timer F, 32 s) */
 	REG_SAVE_MS = 10000,        /* the cache is written at most this often when it changed */
@@ -28,6 +29,7 @@ struct reg_stats {
 	uint64_t absorbed;          /* refreshes answered from the cache */
 	uint64_t removed;           /* bindings removed (un-REGISTER, expiry) */
 	uint64_t refused;           /* malformed or over a limit: 400/403/503 */
+	uint64_t refused_pending;   /* of them: REG_PENDING_PER_SOURCE waiting already (503) */
 	uint64_t routed;            /* requests from the core routed to a phone */
 	uint64_t unknown_token;     /* requests from the core for no binding: 404 */
 	uint64_t lapsed;            /* for a binding whose phone stopped refreshing: 480 */

@@ -166,6 +166,21 @@ static json_t *txn_json(const struct txn_layer *tl)
 	return NULL;
 }
 
+static json_t *registrar_json(const struct b2bua *b)
+{
+	struct b2bua_reg_counters st;
+	json_t *o = json_object();
+
+	b2bua_reg_counters(b, &st);
+	if (PUT(o, &st, bindings) && PUT(o, &st, registers) && PUT(o, &st, forwarded) &&
+	    PUT(o, &st, absorbed) && PUT(o, &st, removed) && PUT(o, &st, refused) &&
+	    PUT(o, &st, refused_pending) && PUT(o, &st, keepalives) &&
+	    PUT(o, &st, keepalive_failed))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
 static json_t *b2bua_json(const struct b2bua *b)
 {
 	const struct b2bua_stats *st = b2bua_stats(b);
@@ -267,6 +282,7 @@ static int cmd_stats(const json_t *args, json_t **result, char *err, size_t errl
 	    json_object_set_new(o, "sip", sip_json(s->transp)) ||
 	    json_object_set_new(o, "transactions", txn_json(s->txn)) ||
 	    json_object_set_new(o, "b2bua", b2bua_json(s->b2bua)) ||
+	    json_object_set_new(o, "registrar", registrar_json(s->b2bua)) ||
 	    json_object_set_new(o, "media", media_json(s->media))) {
 		json_decref(o);
 		snprintf(err, errlen, "counters unavailable");

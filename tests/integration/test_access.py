@@ -41,6 +41,7 @@ import time
 
 import pytest
 
+import ctlclient
 import netns
 from netns import PBX, PUB, PUB_EXTRA, SBC_LAN, SBC_WAN, read_sip, sipp_scenario
 
@@ -474,6 +475,40 @@ def test_many_long_contacts_listed(testnet, sbcd):
         assert sorted(int(c) for c in contacts) == list(range(1, i + 1)), (i, contacts)
     assert len(finals[0]) > 4096
     assert core.result(timeout=30).rc == 0
+
+
+def short_register(i, src):
+    """REGISTER of alice from src with its own Contact and Call-ID."""
+    return long_register(i).replace("x" * 218, "p").replace(PHONE, src)
+
+
+@pytest.mark.sbc_config(CLOSED)
+def test_pending_registers_capped_per_source(testnet, sbcd):
+    """The core does not answer (nothing listens at 10.20.0.10): a source's
+    REGISTERs wait for it, 16 at most; the 17th gets 503 with Retry-After
+    at once, counted (stats registrar.refused_pending); another source's
+    REGISTER is still relayed."""
+    steps = [{"send": short_register(i, PHONE)} for i in range(1, 18)]
+    steps.append({"expect": 1, "timeout": 3})
+    r = testnet.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT, steps, src=PHONE, timeout=15)
+    assert len(r["messages"]) == 1, [m.split("\r\n", 1)[0] for m in r["messages"]]
+    answer = r["messages"][0]
+    assert answer.startswith("SIP/2.0 503"), answer
+    assert re.search(r"(?m)^Call-ID: long-\d+-17@", answer), answer
+    assert re.search(r"(?mi)^Retry-After: 5\r$", answer), answer
+    st = testnet_stats(testnet)["registrar"]
+    assert st["refused_pending"] == 1 and st["forwarded"] == 16, st
+    r = testnet.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
+                             [{"send": short_register(18, STRANGER)}, {"listen": 1}],
+                             src=STRANGER, timeout=10)
+    assert r["messages"] == []       # relayed: waiting for the core, like the first 16
+    assert testnet_stats(testnet)["registrar"]["forwarded"] == 17
+
+
+def testnet_stats(net):
+    resp = ctlclient.call(ctlclient.sock_path(net), "stats")
+    assert resp.get("ok") is True, resp
+    return resp["result"]
 
 
 # ---------------------------------------------------------------------------
