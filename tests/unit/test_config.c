@@ -814,21 +814,24 @@ static void test_err_netup_keys(void **state)
 	assert_int_equal(errs.n, 3);
 }
 
-/* Routes are allocated: every allocation failure gives ENOMEM and leaks nothing. */
-static void test_netup_keys_oom(void **state)
+/*
+ * Load path, or text when path is NULL, failing the n-th allocation for
+ * n = 0, 1, ... until it succeeds: every failure is ENOMEM with no
+ * configuration and nothing leaked. Returns the configuration and, in
+ * *tries, how many loads it took.
+ */
+static struct sbc_config *load_oom(const char *path, const char *text, long *tries)
 {
-	struct sbc_config *cfg;
+	struct sbc_config *cfg = NULL;
 	int err = ENOMEM;
 	long n;
 
-	(void)state;
 	for (n = 0; n < 1000 && err == ENOMEM; n++) {
 		size_t before = mem_nalloc();
 
 		cfg = NULL;
 		mem_fail_after(n);
-		err = load(PUB "gateway = 203.0.113.254\nroutes = 198.51.100.0/24\n"
-			   PRIV "gateway = 10.20.0.254\nroutes = 10.30.0.0/16, 10.40.0.0/16\n" CORE, &cfg);
+		err = path ? config_load(&cfg, path, &errs) : load(text, &cfg);
 		mem_fail_after(-1);
 		if (err == ENOMEM) {
 			assert_null(cfg);
@@ -836,6 +839,19 @@ static void test_netup_keys_oom(void **state)
 		}
 	}
 	assert_int_equal(err, 0);
+	*tries = n;
+	return cfg;
+}
+
+/* Routes are allocated: every allocation failure gives ENOMEM and leaks nothing. */
+static void test_netup_keys_oom(void **state)
+{
+	struct sbc_config *cfg;
+	long n;
+
+	(void)state;
+	cfg = load_oom(NULL, PUB "gateway = 203.0.113.254\nroutes = 198.51.100.0/24\n"
+		       PRIV "gateway = 10.20.0.254\nroutes = 10.30.0.0/16, 10.40.0.0/16\n" CORE, &n);
 	assert_true(n > 2);
 	assert_int_equal(cfg->zones[ZONE_PRIVATE].routes.n, 2);
 	mem_deref(cfg);
@@ -993,19 +1009,7 @@ static void test_oom(void **state)
 	long n;
 
 	(void)state;
-	for (n = 0; n < 1000 && err == ENOMEM; n++) {
-		size_t before = mem_nalloc();
-
-		cfg = NULL;
-		mem_fail_after(n);
-		err = config_load(&cfg, ROOTFS_CONF, &errs);
-		mem_fail_after(-1);
-		if (err == ENOMEM) {
-			assert_null(cfg);
-			assert_int_equal(mem_nalloc(), before);
-		}
-	}
-	assert_int_equal(err, 0);
+	cfg = load_oom(ROOTFS_CONF, NULL, &n);
 	assert_true(n > 1);
 	mem_deref(cfg);
 	/* lists and trunks allocate too */
