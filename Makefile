@@ -140,6 +140,19 @@ $(BUILD)/tools/%: tools/%.c $(LIB)
 	@$(CC) $(CFLAGS) -MMD -MP -DFIXTURES_DIR='"$(abspath ../shared/fixtures/seed)"' \
 		-o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS)
 
+# relay-xdp (docs/bypass.md "AF_XDP") is the one binary linked with libxdp and libbpf;
+# its XDP program is C compiled for BPF by clang.
+$(BUILD)/tools/relay-xdp.bpf.o: tools/bpf/relay-xdp.bpf.c
+	@mkdir -p $(@D)
+	@echo "  BPF     $<"
+	@clang -O2 -g -Wall -target bpf -I/usr/include/$(shell $(CC) -print-multiarch) -c $< -o $@
+
+$(BUILD)/tools/relay-xdp: tools/relay-xdp.c $(LIB) $(BUILD)/tools/relay-xdp.bpf.o
+	@mkdir -p $(@D)
+	@echo "  CC/LD   $@"
+	@$(CC) $(CFLAGS) -MMD -MP -DRELAY_XDP_OBJ='"$(abspath $(BUILD)/tools/relay-xdp.bpf.o)"' \
+		-o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lxdp -lbpf
+
 # strcpy, strcat and sprintf are not used in this code base (STYLE.md).
 check-banned:
 	@! grep -nE '\<(strcpy|strcat|sprintf|vsprintf|gets)\(' \
