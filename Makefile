@@ -32,12 +32,13 @@ CFLAGS    += --sysroot=$(SYSROOT)
 LDFLAGS   += --sysroot=$(SYSROOT)
 endif
 
-PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap lwip
+PKGS      := libevent libevent_openssl openssl jansson libnl-3.0 libnl-route-3.0 libpcap lwip \
+             libxdp libbpf
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -I$(SYSROOT)/usr/include/iniparser
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -liniparser -pthread
 # The Debian -dev packages of PKGS (and iniparser): the cross build's sysroot.
 CROSS_DEBS := libevent-dev libssl-dev libjansson-dev libnl-3-dev libnl-route-3-dev \
-              libpcap-dev liblwip-dev libiniparser-dev
+              libpcap-dev liblwip-dev libiniparser-dev libxdp-dev libbpf-dev
 
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wformat=2 -Wvla -Werror
@@ -54,8 +55,10 @@ LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 # Library modules, in dependency order (see docs/ARCHITECTURE.md).
 MODULES   := util config net sip sdp txn media guard b2bua ctl
-LIB_SRC   := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
+LIB_SRC   := $(filter-out %.bpf.c,$(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# the media engine's XDP program, compiled for BPF and embedded as a C array (see below)
+LIB_OBJ   += $(if $(filter media,$(MODULES)),$(BUILD)/src/media/xdp_obj.o)
 LIB       := $(BUILD)/libsbc.a
 
 SBCD_SRC  := $(wildcard src/sbcd/*.c)
@@ -153,6 +156,29 @@ $(BUILD)/tools/relay-xdp: tools/relay-xdp.c $(LIB) $(BUILD)/tools/relay-xdp.bpf.
 	@$(CC) $(CFLAGS) -MMD -MP -DRELAY_XDP_OBJ='"$(abspath $(BUILD)/tools/relay-xdp.bpf.o)"' \
 		-o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lxdp -lbpf
 
+# The XDP program of `media = xdp` zones (docs/bypass.md "The AF_XDP engine"): BPF
+# bytecode (the same for every target), embedded in libsbc as media_xdp_obj[] for
+# bpf_object__open_mem: no file to find at run time. The host's headers serve.
+$(BUILD)/src/media/xdp.bpf.o: src/media/xdp.bpf.c
+	@mkdir -p $(@D)
+	@echo "  BPF     $<"
+	@clang -O2 -g -Wall -target bpf -I/usr/include/$(shell cc -print-multiarch) -c $< -o $@
+
+$(BUILD)/src/media/xdp_obj.c: $(BUILD)/src/media/xdp.bpf.o
+	@echo "  EMBED   $<"
+	@{ echo '/* generated from src/media/xdp.bpf.c by the Makefile */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char media_xdp_obj[];'; \
+	  echo 'extern const size_t media_xdp_obj_len;'; \
+	  echo 'const unsigned char media_xdp_obj[] __attribute__((aligned(8))) = {'; \
+	  od -An -v -tx1 $< | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t media_xdp_obj_len = sizeof(media_xdp_obj);'; } > $@
+
+$(BUILD)/src/media/xdp_obj.o: $(BUILD)/src/media/xdp_obj.c
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
 # strcpy, strcat and sprintf are not used in this code base (STYLE.md).
 check-banned:
 	@! grep -nE '\<(strcpy|strcat|sprintf|vsprintf|gets)\(' \
@@ -173,10 +199,11 @@ unit: unit-build
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 unit
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRC)
+# The fuzzers compile the library's sources themselves, with the generated XDP object.
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/src/media/xdp_obj.c
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(BUILD)/src/media/xdp_obj.c $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -17,6 +17,7 @@ struct opts {
 	const char *ifname[MEDIA_ZONES], *own[MEDIA_ZONES];
 	unsigned pub_min, pub_max, priv_min, priv_max, streams, pps;
 	bool mux, single, policing, strict, bypass[MEDIA_ZONES], busy;
+	bool xdp;             /* engine=xdp: the bypass zones run the AF_XDP ring (`media = xdp`) */
 	int thread;           /* -2: bypass zones on the loop; -1: media thread unpinned; else its CPU */
 	double seconds;
 };
@@ -28,6 +29,7 @@ static void usage(void)
 		"       peer_pub=IP:PORT peer_priv=IP:PORT seconds=S ports_file=FILE\n"
 		"       [pps=50] [mux=0] [single=0] [policing=1] [strict=1]\n"
 		"       [bypass=none|pub|priv|both pub_if=IF own_pub=IP priv_if=IF own_priv=IP]\n"
+		"       [engine=ring|xdp]\n"
 		"       [busy=0] [thread=no|any|CPU]\n");
 	exit(2);
 }
@@ -87,6 +89,8 @@ static void parse(struct opts *o, int argc, char **argv)
 			o->seconds = atof(v);
 		else if (!strcmp(k, "bypass"))
 			parse_bypass(o, v);
+		else if (!strcmp(k, "engine") && (!strcmp(v, "ring") || !strcmp(v, "xdp")))
+			o->xdp = !strcmp(v, "xdp");
 		else if (!strcmp(k, "pub_if"))
 			o->ifname[0] = v;
 		else if (!strcmp(k, "priv_if"))
@@ -117,6 +121,7 @@ static int zone_bypass(struct media_zone_cfg *zones, const struct opts *o)
 		if (!o->bypass[z])
 			continue;
 		zones[z].bypass = true;
+		zones[z].xdp = o->xdp;
 		if (snprintf(zones[z].ifname, sizeof(zones[z].ifname), "%s", o->ifname[z]) >=
 		    (int)sizeof(zones[z].ifname))
 			return ENAMETOOLONG;
@@ -135,9 +140,9 @@ static int check_zones(const struct media_engine *me, const struct opts *o)
 	for (unsigned z = 0; z < MEDIA_ZONES; z++) {
 		if (media_engine_zone(me, z, &zi))
 			return EINVAL;
-		if (o->bypass[z] && !zi.bypass) {
-			fprintf(stderr, "media-relay: %s zone: bypass unavailable (%s)\n", name[z],
-				zi.fallback ? zi.fallback : "?");
+		if (o->bypass[z] && (!zi.bypass || (o->xdp && !zi.xdp_mode))) {
+			fprintf(stderr, "media-relay: %s zone: %s unavailable (%s)\n", name[z],
+				o->xdp ? "xdp" : "bypass", zi.fallback ? zi.fallback : "?");
 			return ENODEV;
 		}
 	}
@@ -280,8 +285,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "media-relay: %s: %s\n", o.ports_file, strerror(err));
 		return 1;
 	}
-	printf("ready streams=%u pub=%s priv=%s\n", o.streams, o.bypass[0] ? "bypass" : "socket",
-	       o.bypass[1] ? "bypass" : "socket");
+	printf("ready streams=%u pub=%s priv=%s\n", o.streams,
+	       o.bypass[0] ? (o.xdp ? "xdp" : "bypass") : "socket",
+	       o.bypass[1] ? (o.xdp ? "xdp" : "bypass") : "socket");
 	fflush(stdout);
 	tv.tv_sec = (time_t)o.seconds;
 	tv.tv_usec = (suseconds_t)((o.seconds - (double)tv.tv_sec) * 1e6);

@@ -55,10 +55,11 @@ static void check_zone(struct config_ctx *c, const struct config_zone *z)
 		config_err(c, sec, "advertise", "%s is the [%s] address", z->advertise.text, config_zone_name(o->id));
 	if (config_bad(c, &z->media) || config_bad(c, &z->media_address))
 		return;
-	if (z->media == CONFIG_MEDIA_BYPASS && !z->media_address.set)
-		config_err(c, sec, "media_address", "required when media = bypass");
-	else if (z->media != CONFIG_MEDIA_BYPASS && z->media_address.set)
-		config_err(c, sec, "media_address", "only used when media = bypass");
+	if (z->media != CONFIG_MEDIA_SOCKET && !z->media_address.set)
+		config_err(c, sec, "media_address", "required when media = %s",
+			   config_media_engine_name(z->media));
+	else if (z->media == CONFIG_MEDIA_SOCKET && z->media_address.set)
+		config_err(c, sec, "media_address", "only used when media = bypass or xdp");
 	else if (config_addr_eq(&z->media_address, &z->address))
 		config_err(c, sec, "media_address", "%s must differ from [%s] address",
 			   z->media_address.text, sec);

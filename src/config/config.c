@@ -48,7 +48,7 @@ const char *config_transport_name(enum config_transport t)
 
 const char *config_media_engine_name(enum config_media_engine m)
 {
-	return (unsigned)m <= CONFIG_MEDIA_BYPASS ? config_media_engine_names[m] : "?";
+	return (unsigned)m <= CONFIG_MEDIA_XDP ? config_media_engine_names[m] : "?";
 }
 
 /* [media] cpu: -1 for "any", the CPU number (0-1023), or -2 for anything else. */

@@ -39,7 +39,7 @@ struct config_errors {
 enum zone_id { ZONE_PUBLIC, ZONE_PRIVATE, ZONE_COUNT };
 
 enum config_transport { CONFIG_TRANSPORT_UDP, CONFIG_TRANSPORT_TCP, CONFIG_TRANSPORT_TLS };
-enum config_media_engine { CONFIG_MEDIA_SOCKET, CONFIG_MEDIA_BYPASS };
+enum config_media_engine { CONFIG_MEDIA_SOCKET, CONFIG_MEDIA_BYPASS, CONFIG_MEDIA_XDP };
 enum config_log_target { CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
 enum config_keepalive { CONFIG_KEEPALIVE_OFF, CONFIG_KEEPALIVE_OPTIONS, CONFIG_KEEPALIVE_CRLF };
 enum config_auth_reject { CONFIG_AUTH_REJECT_403, CONFIG_AUTH_REJECT_SILENT };
@@ -117,7 +117,7 @@ struct config_zone {
 	char tls_key[CONFIG_PATH_MAX];
 	struct config_range rtp_ports;
 	enum config_media_engine media;
-	struct config_addr media_address;     /* set iff media is bypass */
+	struct config_addr media_address;     /* set iff media is bypass or xdp */
 	/* Network bring-up (sbc-netup, docs/netup.md); sbcd itself does not use them. */
 	unsigned prefix;                      /* of address; 0 only when address is unset */
 	struct config_addr gateway;           /* unset: none; public: the default route */

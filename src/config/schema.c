@@ -52,7 +52,7 @@ _Static_assert(sizeof(enum config_auth_reject) == sizeof(int), "enum size");
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_targets[] = { "stderr", "syslog", NULL };
 const char *const config_transport_names[] = { "udp", "tcp", "tls", NULL };
-const char *const config_media_engine_names[] = { "socket", "bypass", NULL };
+const char *const config_media_engine_names[] = { "socket", "bypass", "xdp", NULL };
 const char *const config_zone_names[] = { "public", "private", NULL };
 static const char *const keepalives[] = { "off", "options", "crlf", NULL };
 static const char *const auth_rejects[] = { "403", "silent", NULL };

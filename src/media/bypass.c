@@ -124,11 +124,15 @@ static void ingress_drop_remove(struct media_zone *zn)
 	zn->ingress_drop = false;
 }
 
-/* The ring and lwIP behind zone zn's owned address; on error zn->fallback says why. */
-int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc)
+/*
+ * The ring (of kind: the pcap one, or AF_XDP) and lwIP behind zone zn's
+ * owned address; on error zn->fallback says why.
+ */
+int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc,
+			    enum ring_kind kind)
 {
 	struct media_engine *me = zn->me;
-	struct ring_opts ro = { .has4 = true };
+	struct ring_opts ro = { .kind = kind, .has4 = true };
 	struct stack_opts so = { .ifname = zc->ifname, .sendh = slow_send, .arg = zn };
 	char ip[INET_ADDRSTRLEN] = "", kif[IFNAMSIZ], err[256];
 	uint32_t own;
@@ -150,7 +154,7 @@ int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *
 	ro.port_max = (uint16_t)(me->pool[zn->id].first + me->pool[zn->id].npairs * 2 - 1);
 	rc = ring_open(&zn->ring, zc->ifname, &ro, err, sizeof(err));
 	if (rc)
-		return why(zn, rc, "ring: %s", err);
+		return why(zn, rc, "%s: %s", kind == RING_XDP ? "xdp" : "ring", err);
 	zn->ifindex = ring_ifindex(zn->ring);
 	memcpy(zn->mac, ring_mac(zn->ring), sizeof(zn->mac));
 	zn->slow_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -167,8 +171,10 @@ int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *
 	zn->ev = event_new(me->base, ring_fd(zn->ring), EV_READ | EV_PERSIST, ring_readable, zn);
 	if (!zn->ev || event_add(zn->ev, NULL) == -1)
 		return why(zn, ENOMEM, "no event");
-	ingress_drop_add(zn, zc->ifname, ip);
+	if (kind != RING_XDP)	/* redirected frames never reach the kernel */
+		ingress_drop_add(zn, zc->ifname, ip);
 	zn->bypass = true;
+	zn->xdp = kind == RING_XDP;
 	zn->fallback[0] = '\0';
 	return 0;
 }
@@ -188,6 +194,7 @@ void media_zone_close(struct media_zone *zn)
 	free(zn->ports);
 	zn->ports = NULL;
 	zn->bypass = false;
+	zn->xdp = false;
 }
 
 /* Pair `pair` of the zone's pool now belongs to st (NULL: free again). */

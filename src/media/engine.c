@@ -78,28 +78,49 @@ static uint64_t fd_limit_raise(unsigned max_streams)
 
 /*
  * Zone z's backend: the socket one, or with bypass asked the ring one on
- * the owned address; if that cannot start, one warning and the socket
- * backend (the reason stays for status).
+ * the owned address (xdp: the AF_XDP ring first, then the pcap one); if
+ * that cannot start, one warning and the socket backend. The reason stays
+ * for status (both, when xdp fell back to the socket backend).
  */
 static void zone_start(struct media_engine *me, unsigned z, const struct media_zone_cfg *zc)
 {
+	const char *name = config_zone_name((enum zone_id)z);
 	struct media_zone *zn = &me->zone[z];
+	char xwhy[MEDIA_FALLBACK_MAX] = "";
 
 	zn->me = me;
 	zn->id = z;
 	zn->slow_fd = -1;
 	if (!zc->bypass)
 		return;
-	if (media_zone_bypass_start(zn, zc)) {
-		log_warn("media: %s zone: bypass unavailable (%s): using the socket engine",
-			 config_zone_name((enum zone_id)z), zn->fallback);
+	if (zc->xdp) {
+		if (!media_zone_bypass_start(zn, zc, RING_XDP))
+			goto started;
+		snprintf(xwhy, sizeof(xwhy), "%s", zn->fallback);
+		media_zone_close(zn);
+	}
+	if (media_zone_bypass_start(zn, zc, RING_PCAP)) {
+		if (xwhy[0]) {
+			char rwhy[MEDIA_FALLBACK_MAX];
+
+			snprintf(rwhy, sizeof(rwhy), "%s", zn->fallback);
+			snprintf(zn->fallback, sizeof(zn->fallback), "%.80s; %.70s", xwhy, rwhy);
+		}
+		log_warn("media: %s zone: %s unavailable (%s): using the socket engine", name,
+			 zc->xdp ? "xdp" : "bypass", zn->fallback);
 		media_zone_close(zn);
 		return;
 	}
+	if (xwhy[0]) {
+		snprintf(zn->fallback, sizeof(zn->fallback), "%s", xwhy);
+		log_warn("media: %s zone: xdp unavailable (%s): using the ring bypass engine", name,
+			 xwhy);
+	}
+ started:
 	media_sa_set(&me->addr[z], &zc->own_addr);
 	media_sa_set_port(&me->addr[z], 0);
-	log_info("media: %s zone: bypass engine on %s", config_zone_name((enum zone_id)z),
-		 zc->ifname);
+	log_info("media: %s zone: %s engine on %s%s%s", name, zn->xdp ? "xdp" : "bypass",
+		 zc->ifname, zn->xdp ? ", " : "", zn->xdp ? ring_xdp_mode(zn->ring) : "");
 }
 
 /* Start the engine (see media.h). */
@@ -224,6 +245,7 @@ int media_engine_zone(const struct media_engine *me, unsigned zone, struct media
 		return EINVAL;
 	memset(zi, 0, sizeof(*zi));
 	zi->bypass = me->zone[zone].bypass;
+	zi->xdp_mode = me->zone[zone].xdp ? ring_xdp_mode(me->zone[zone].ring) : NULL;
 	zi->fallback = me->zone[zone].fallback[0] ? me->zone[zone].fallback : NULL;
 	memcpy(&zi->sdp_addr, &me->addr[zone], media_sa_len(&me->addr[zone]));
 	return 0;

@@ -25,12 +25,15 @@ struct media_session;   /* one call: up to MEDIA_MAX_STREAMS streams (one per m=
  * bypass: run the zone on a packet ring and lwIP (docs/bypass.md "The
  * engine") owning own_addr (IPv4, not configured on the kernel) on
  * interface ifname; when that cannot start the zone falls back to the
- * socket backend on addr (see media_engine_zone). Zeroed: socket.
+ * socket backend on addr (see media_engine_zone). xdp (with bypass): the
+ * same with an AF_XDP ring (docs/bypass.md "The AF_XDP engine"); when
+ * that cannot start, the pcap ring, else the socket backend. Zeroed: socket.
  */
 struct media_zone_cfg {
 	struct sockaddr_storage addr;
 	uint16_t port_min, port_max;
 	bool bypass;
+	bool xdp;
 	char ifname[IFNAMSIZ];
 	struct sockaddr_storage own_addr;
 };
@@ -137,7 +140,8 @@ void media_engine_stats(const struct media_engine *me, struct media_engine_stats
 /* How a zone runs: its engine, why bypass fell back, the address to put into its SDP. */
 struct media_zone_info {
 	bool bypass;                          /* the bypass backend runs the zone */
-	const char *fallback;                 /* configured bypass that could not start: why; else NULL */
+	const char *xdp_mode;                 /* ... on AF_XDP: "native-copy" etc. (ring.h); else NULL */
+	const char *fallback;                 /* configured bypass (xdp) that could not start: why; else NULL */
 	struct sockaddr_storage sdp_addr;     /* own_addr when bypass runs, else addr */
 };
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "media.h"
+#include "ring.h"
 
 enum {
 	MEDIA_RTP = 0,
@@ -205,7 +206,8 @@ struct media_session {
 struct media_zone {
 	struct media_engine *me;
 	unsigned id;
-	bool bypass;                  /* the ring backend runs (bypass asked and started) */
+	bool bypass;                  /* the ring backend runs (bypass or xdp asked and started) */
+	bool xdp;                     /* ... on an AF_XDP ring (xsk.c) */
 	bool tx_queued;               /* frames queued on the ring since the last flush */
 	bool ingress_drop;            /* our nftables table drops the owned address after the tap */
 	char fallback[MEDIA_FALLBACK_MAX];  /* bypass asked but not started: why; "" */
@@ -351,7 +353,8 @@ void media_txq_flush(struct media_engine *me);
 void media_sock_readable(evutil_socket_t fd, short what, void *arg);
 
 /* bypass.c: the ring backend */
-int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc);
+int media_zone_bypass_start(struct media_zone *zn, const struct media_zone_cfg *zc,
+			    enum ring_kind kind);
 void media_zone_close(struct media_zone *zn);
 void media_zone_port_set(struct media_zone *zn, unsigned pair, struct media_stream *st);
 struct media_stream *media_zone_port_lookup(const struct media_zone *zn, uint16_t port,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "media/ring.h"
+#include "media/xsk.h"
 #include "util/util.h"
 
 enum {
@@ -32,6 +33,7 @@ enum {
 #define TX_DATA_OFF (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))
 
 struct ring {
+	struct xsk_port *xsk;		/* RING_XDP: everything below but ifindex and mac unused */
 	pcap_t *pcap;
 	int ifindex;
 	uint8_t mac[ETH_ALEN];
@@ -179,6 +181,7 @@ static void ring_destroy(void *data)
 {
 	struct ring *r = data;
 
+	xsk_port_close(r->xsk);
 	if (r->pcap)
 		pcap_close(r->pcap);
 	if (r->map)
@@ -410,6 +413,13 @@ int ring_open(struct ring **rp, const char *ifname, const struct ring_opts *o,
 	r->mode = o->tx_mode == RING_TX_DEFAULT ? RING_TX_RING : o->tx_mode;
 	r->batch = o->tx_batch ? o->tx_batch : TX_BATCH_DEFAULT;
 	r->ifindex = (int)if_nametoindex(ifname);
+	if (o->kind == RING_XDP) {
+		rc = xsk_port_open(&r->xsk, ifname, o, r->mac, err, errsz);
+		if (rc)
+			goto out_free;
+		*rp = r;
+		return 0;
+	}
 	if (!o->tx_only) {
 		rc = rx_open(r, ifname, o, err, errsz);
 		if (rc)
@@ -433,6 +443,8 @@ out_free:
 /* The descriptor to wait on for received frames (libevent), -1 when tx_only. */
 int ring_fd(const struct ring *r)
 {
+	if (r && r->xsk)
+		return xsk_port_fd(r->xsk);
 	return r && r->pcap ? pcap_get_selectable_fd(r->pcap) : -1;
 }
 
@@ -449,6 +461,12 @@ const uint8_t *ring_mac(const struct ring *r)
 int ring_ifindex(const struct ring *r)
 {
 	return r->ifindex;
+}
+
+/* RING_XDP: "native-zerocopy", "native-copy" or "generic-copy"; NULL for RING_PCAP. */
+const char *ring_xdp_mode(const struct ring *r)
+{
+	return r && r->xsk ? xsk_port_mode(r->xsk) : NULL;
 }
 
 struct rx_ctx {
@@ -479,6 +497,8 @@ int ring_rx(struct ring *r, ring_frame_h *h, void *arg, int max)
 	struct rx_ctx c = { r, h, arg };
 	int n;
 
+	if (r && r->xsk && h)
+		return xsk_port_rx(r->xsk, h, arg, max);
 	if (!r || !r->pcap || !h)
 		return -EINVAL;
 	n = pcap_dispatch(r->pcap, max > 0 ? max : -1, rx_one, (u_char *)&c);
@@ -598,6 +618,8 @@ uint8_t *ring_tx_alloc(struct ring *r, size_t len)
 {
 	if (!r || len < ETH_HDR_LEN || len > RING_SNAPLEN)
 		return NULL;
+	if (r->xsk)
+		return xsk_port_tx_alloc(r->xsk, len);
 	if (r->mode == RING_TX_RING)
 		return tx_ring_alloc(r, len);
 	if (r->nq >= r->batch)
@@ -625,6 +647,8 @@ int ring_tx_flush(struct ring *r)
 {
 	if (!r)
 		return EINVAL;
+	if (r->xsk)
+		return xsk_port_tx_flush(r->xsk);
 	if (r->mode == RING_TX_RING) {
 		int rc = tx_ring_kick(r);
 
@@ -639,6 +663,10 @@ void ring_stats(struct ring *r, struct ring_stats *st)
 {
 	struct pcap_stat ps;
 
+	if (r->xsk) {
+		xsk_port_stats(r->xsk, st);
+		return;
+	}
 	if (r->pcap && pcap_stats(r->pcap, &ps) == 0)
 		r->st.rx_drops = ps.ps_drop;
 	if (r->mode == RING_TX_RING)

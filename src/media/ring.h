@@ -1,4 +1,4 @@
-/* ring: a zone port's packet ring: frames in through libpcap (TPACKET_V3), out in batches. */
+/* ring: a zone port's packet ring: frames in through libpcap (TPACKET_V3) or AF_XDP, out in batches. */
 #ifndef SBC_MEDIA_RING_H
 #define SBC_MEDIA_RING_H
 
@@ -16,6 +16,16 @@ enum ring_tx_mode {
 	RING_TX_SENDMMSG,	/* sendmmsg() on an AF_PACKET socket: one call a batch */
 };
 
+/*
+ * Where frames come from and go to. RING_PCAP: libpcap's TPACKET_V3 ring
+ * in, an AF_PACKET socket out (ring.c). RING_XDP: an XDP program
+ * redirecting the owned IPv4 address's frames (and ARP for it) to an
+ * AF_XDP socket, which also sends (xsk.c; docs/bypass.md "The AF_XDP
+ * engine"); only has4, no extra, never tx_only; the tx_mode and pcap
+ * fields are ignored.
+ */
+enum ring_kind { RING_PCAP = 0, RING_XDP };
+
 enum {
 	RING_SNAPLEN = 2048,			/* largest frame received or sent */
 	RING_FILTER_MAX = 1024,			/* longest BPF filter string */
@@ -30,6 +40,7 @@ enum {
  * take the defaults (in brackets).
  */
 struct ring_opts {
+	enum ring_kind kind;		/* [RING_PCAP] */
 	bool has4, has6;
 	struct in_addr addr4;		/* owned IPv4 address (not on the interface) */
 	struct in6_addr addr6;		/* owned IPv6 address (not on the interface) */
@@ -77,5 +88,6 @@ const char *ring_tx_mode_name(enum ring_tx_mode m);
 int ring_tx_mode_parse(const char *s, enum ring_tx_mode *m);
 const uint8_t *ring_mac(const struct ring *r);
 int ring_ifindex(const struct ring *r);
+const char *ring_xdp_mode(const struct ring *r);
 
 #endif

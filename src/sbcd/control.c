@@ -21,8 +21,9 @@ static uint64_t started_ms;   /* monotonic, when the control socket opened */
 
 /*
  * One zone as it runs: its name, interface, SIP address (null until
- * resolved), link state, and its media engine ("socket" or "bypass"; with
- * media_fallback the reason a configured bypass runs the socket engine).
+ * resolved), link state, and its media engine ("socket", "bypass" or
+ * "xdp" with xdp_mode; with media_fallback the reason a configured bypass
+ * or xdp runs another engine).
  */
 static json_t *zone_json(const struct sbcd *s, enum zone_id id)
 {
@@ -33,10 +34,11 @@ static json_t *zone_json(const struct sbcd *s, enum zone_id id)
 	bool have = net_sa_ip_str(&z->addr, ip, sizeof(ip)) == 0;
 
 	media_engine_zone(s->media, id, &zi);
-	return json_pack("{s:s, s:s, s:s?, s:b, s:s, s:s?}", "name", config_zone_name(id),
+	return json_pack("{s:s, s:s, s:s?, s:b, s:s, s:s?, s:s?}", "name", config_zone_name(id),
 			 "interface", zc->interface, "address", have ? ip : NULL,
-			 "link_up", z->link_up, "media", zi.bypass ? "bypass" : "socket",
-			 "media_fallback", zi.fallback);
+			 "link_up", z->link_up,
+			 "media", zi.xdp_mode ? "xdp" : zi.bypass ? "bypass" : "socket",
+			 "xdp_mode", zi.xdp_mode, "media_fallback", zi.fallback);
 }
 
 /* The media thread: {"cpu": N or null (not pinned)}, or null when there is none. */

@@ -103,7 +103,8 @@ static int media_start(struct sbcd *s)
 		mz[z].addr = s->zones[z].addr;
 		mz[z].port_min = zc->rtp_ports.start;
 		mz[z].port_max = zc->rtp_ports.end;
-		mz[z].bypass = zc->media == CONFIG_MEDIA_BYPASS;
+		mz[z].bypass = zc->media != CONFIG_MEDIA_SOCKET;
+		mz[z].xdp = zc->media == CONFIG_MEDIA_XDP;
 		snprintf(mz[z].ifname, sizeof(mz[z].ifname), "%s", zc->interface);
 		mz[z].own_addr = zc->media_address.ss;
 	}

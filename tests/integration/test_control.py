@@ -28,7 +28,8 @@ def test_stats_counts_traffic(testnet, sbcd):
     unparsable datagram from pub adds exactly one malformed rejection and no
     request; an OPTIONS adds one answered OPTIONS. Nothing is in a call."""
     before = stats(testnet)
-    assert set(before) == {"sip", "transactions", "b2bua", "media"}
+    assert set(before) == {"sip", "transactions", "b2bua", "registrar", "media"}
+    assert before["registrar"]["registers"] == 0 and before["registrar"]["bindings"] == 0
     assert before["sip"]["rx_requests"] >= 2
     assert before["b2bua"]["options_answered"] >= 2
     assert before["b2bua"]["calls_active"] == 0 and before["media"]["sessions"] == 0

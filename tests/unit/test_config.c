@@ -615,7 +615,14 @@ static void test_err_bypass(void **state)
 	(void)state;
 	expect_only(PUB "media = bypass\n" PRIV CORE, "[public] media_address: required when media = bypass");
 	expect_only(PUB "media_address = 203.0.113.2\n" PRIV CORE,
-		    "[public] media_address: only used when media = bypass");
+		    "[public] media_address: only used when media = bypass or xdp");
+	expect_only(PUB "media = xdp\n" PRIV CORE, "[public] media_address: required when media = xdp");
+	expect_only(PUB "media = xdp\nmedia_address = 203.0.113.1\n" PRIV CORE,
+		    "[public] media_address: 203.0.113.1 must differ from [public] address");
+	cfg = expect_ok(PUB PRIV "media = xdp\nmedia_address = 10.20.0.2\n" CORE);
+	assert_int_equal(cfg->zones[ZONE_PRIVATE].media, CONFIG_MEDIA_XDP);
+	assert_string_equal(config_media_engine_name(cfg->zones[ZONE_PRIVATE].media), "xdp");
+	mem_deref(cfg);
 	expect_only(PUB "media = bypass\nmedia_address = 203.0.113.1\n" PRIV CORE,
 		    "[public] media_address: 203.0.113.1 must differ from [public] address");
 	cfg = expect_ok(PUB "media = bypass\nmedia_address = 203.0.113.2\n" PRIV CORE);
