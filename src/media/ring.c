@@ -199,10 +199,8 @@ struct ring *ring_close(struct ring *r)
 	return mem_deref(r);
 }
 
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
+/* A message into err (when given); returns code. Shared with xsk.c. */
+int ring_seterr(char *err, size_t errsz, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -250,11 +248,11 @@ static int rx_open(struct ring *r, const char *ifname, const struct ring_opts *o
 
 	rc = ring_filter_build(filter, sizeof(filter), o);
 	if (rc)
-		return seterr(err, errsz, rc, "%s: cannot build the filter (%s)", ifname,
+		return ring_seterr(err, errsz, rc, "%s: cannot build the filter (%s)", ifname,
 			      rc == ENOSPC ? "too long" : "bad address, port range or extra");
 	r->pcap = pcap_create(ifname, ebuf);
 	if (!r->pcap)
-		return seterr(err, errsz, EIO, "%s: %s", ifname, ebuf);
+		return ring_seterr(err, errsz, EIO, "%s: %s", ifname, ebuf);
 	pcap_set_snaplen(r->pcap, RING_SNAPLEN);
 	pcap_set_promisc(r->pcap, o->promisc);
 	pcap_set_timeout(r->pcap, o->timeout_ms > 0 ? o->timeout_ms : TIMEOUT_DEFAULT_MS);
@@ -262,24 +260,24 @@ static int rx_open(struct ring *r, const char *ifname, const struct ring_opts *o
 	pcap_set_immediate_mode(r->pcap, o->immediate);
 	rc = pcap_activate(r->pcap);
 	if (rc < 0)
-		return seterr(err, errsz, pcap_errno(rc), "%s: %s", ifname,
+		return ring_seterr(err, errsz, pcap_errno(rc), "%s: %s", ifname,
 			      rc == PCAP_ERROR ? pcap_geterr(r->pcap) : pcap_statustostr(rc));
 	if (pcap_datalink(r->pcap) != DLT_EN10MB)
-		return seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
+		return ring_seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
 	if (pcap_setnonblock(r->pcap, 1, ebuf) == -1)
-		return seterr(err, errsz, EIO, "%s: %s", ifname, ebuf);
+		return ring_seterr(err, errsz, EIO, "%s: %s", ifname, ebuf);
 	fd = pcap_get_selectable_fd(r->pcap);
 	/* our own frames (and anything else sent out of this port) are not received back */
 	if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof(on)) == -1 &&
 	    pcap_setdirection(r->pcap, PCAP_D_IN) == -1)
-		return seterr(err, errsz, EIO, "%s: %s", ifname, pcap_geterr(r->pcap));
+		return ring_seterr(err, errsz, EIO, "%s: %s", ifname, pcap_geterr(r->pcap));
 	if (pcap_compile(r->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) == -1)
-		return seterr(err, errsz, EINVAL, "%s: bad filter \"%s\": %s", ifname, filter,
+		return ring_seterr(err, errsz, EINVAL, "%s: bad filter \"%s\": %s", ifname, filter,
 			      pcap_geterr(r->pcap));
 	rc = pcap_setfilter(r->pcap, &prog);
 	pcap_freecode(&prog);
 	if (rc == -1)
-		return seterr(err, errsz, EIO, "%s: %s", ifname, pcap_geterr(r->pcap));
+		return ring_seterr(err, errsz, EIO, "%s: %s", ifname, pcap_geterr(r->pcap));
 	if (o->has6)
 		join_solicited(fd, r->ifindex, &o->addr6);
 	return 0;
@@ -339,28 +337,28 @@ static int tx_open(struct ring *r, const char *ifname, const struct ring_opts *o
 
 	r->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (r->tx_fd == -1)
-		return seterr(err, errsz, errno, "%s: packet socket: %s", ifname, strerror(errno));
+		return ring_seterr(err, errsz, errno, "%s: packet socket: %s", ifname, strerror(errno));
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, ifname, strlen(ifname));
 	if (ioctl(r->tx_fd, SIOCGIFHWADDR, &ifr) == -1)
-		return seterr(err, errsz, errno, "%s: %s", ifname, strerror(errno));
+		return ring_seterr(err, errsz, errno, "%s: %s", ifname, strerror(errno));
 	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		return seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
+		return ring_seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
 	memcpy(r->mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
 	if (setsockopt(r->tx_fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) == -1)
 		setsockopt(r->tx_fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	if (o->qdisc_bypass &&
 	    setsockopt(r->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof(on)) == -1)
-		return seterr(err, errsz, errno, "%s: qdisc bypass: %s", ifname, strerror(errno));
+		return ring_seterr(err, errsz, errno, "%s: qdisc bypass: %s", ifname, strerror(errno));
 	if (r->mode == RING_TX_RING)
 		rc = tx_ring_setup(r, o->tx_slots ? o->tx_slots : TX_SLOTS_DEFAULT);
 	else
 		rc = tx_mmsg_setup(r);
 	if (rc)
-		return seterr(err, errsz, rc, "%s: transmit %s: %s", ifname,
+		return ring_seterr(err, errsz, rc, "%s: transmit %s: %s", ifname,
 			      ring_tx_mode_name(r->mode), strerror(rc));
 	if (bind(r->tx_fd, (struct sockaddr *)&sll, sizeof(sll)) == -1)
-		return seterr(err, errsz, errno, "%s: bind: %s", ifname, strerror(errno));
+		return ring_seterr(err, errsz, errno, "%s: bind: %s", ifname, strerror(errno));
 	return 0;
 }
 
@@ -369,20 +367,20 @@ static int opts_check(const char *ifname, const struct ring_opts *o, char *err, 
 	size_t n = ifname ? strnlen(ifname, IFNAMSIZ) : 0;
 
 	if (!n || n >= IFNAMSIZ)
-		return seterr(err, errsz, EINVAL, "bad interface name");
+		return ring_seterr(err, errsz, EINVAL, "bad interface name");
 	if (o->tx_mode != RING_TX_DEFAULT && o->tx_mode != RING_TX_RING &&
 	    o->tx_mode != RING_TX_SENDMMSG)
-		return seterr(err, errsz, EINVAL, "%s: bad transmit mode", ifname);
+		return ring_seterr(err, errsz, EINVAL, "%s: bad transmit mode", ifname);
 	if (o->tx_batch > RING_BATCH_MAX || o->tx_slots > TX_SLOTS_MAX ||
 	    (o->tx_slots && o->tx_batch > o->tx_slots))
-		return seterr(err, errsz, EINVAL, "%s: bad batch or slot count", ifname);
+		return ring_seterr(err, errsz, EINVAL, "%s: bad batch or slot count", ifname);
 	if (!o->tx_only && (!o->has4 && !o->has6))
-		return seterr(err, errsz, EINVAL, "%s: no owned address", ifname);
+		return ring_seterr(err, errsz, EINVAL, "%s: no owned address", ifname);
 	if (!o->tx_only && (!o->port_min || o->port_min > o->port_max))
-		return seterr(err, errsz, EINVAL, "%s: bad port range %u-%u", ifname,
+		return ring_seterr(err, errsz, EINVAL, "%s: bad port range %u-%u", ifname,
 			      o->port_min, o->port_max);
 	if (!o->tx_only && o->extra && *o->extra && !extra_ok(o->extra))
-		return seterr(err, errsz, EINVAL, "%s: bad extra filter", ifname);
+		return ring_seterr(err, errsz, EINVAL, "%s: bad extra filter", ifname);
 	return 0;
 }
 
@@ -402,13 +400,13 @@ int ring_open(struct ring **rp, const char *ifname, const struct ring_opts *o,
 	if (err && errsz)
 		err[0] = '\0';
 	if (!rp || !o)
-		return seterr(err, errsz, EINVAL, "no ring or options");
+		return ring_seterr(err, errsz, EINVAL, "no ring or options");
 	rc = opts_check(ifname, o, err, errsz);
 	if (rc)
 		return rc;
 	r = mem_zalloc(sizeof(*r), ring_destroy);
 	if (!r)
-		return seterr(err, errsz, ENOMEM, "%s: out of memory", ifname);
+		return ring_seterr(err, errsz, ENOMEM, "%s: out of memory", ifname);
 	r->tx_fd = -1;
 	r->mode = o->tx_mode == RING_TX_DEFAULT ? RING_TX_RING : o->tx_mode;
 	r->batch = o->tx_batch ? o->tx_batch : TX_BATCH_DEFAULT;
@@ -426,7 +424,7 @@ int ring_open(struct ring **rp, const char *ifname, const struct ring_opts *o,
 			goto out_free;
 	}
 	if (!r->ifindex) {
-		rc = seterr(err, errsz, ENODEV, "%s: no such interface", ifname);
+		rc = ring_seterr(err, errsz, ENODEV, "%s: no such interface", ifname);
 		goto out_free;
 	}
 	rc = tx_open(r, ifname, o, err, errsz);

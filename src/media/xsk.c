@@ -65,21 +65,6 @@ struct xsk_port {
 	struct ring_stats st;
 };
 
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errsz) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[256];
@@ -122,18 +107,18 @@ static int if_check(const char *ifname, uint8_t mac[6], char *err, size_t errsz)
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
 
 	if (fd == -1)
-		return seterr(err, errsz, errno, "socket: %s", strerror(errno));
+		return ring_seterr(err, errsz, errno, "socket: %s", strerror(errno));
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
-		rc = seterr(err, errsz, errno, "%s: %s", ifname, strerror(errno));
+		rc = ring_seterr(err, errsz, errno, "%s: %s", ifname, strerror(errno));
 	else if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		rc = seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
+		rc = ring_seterr(err, errsz, EPROTONOSUPPORT, "%s: not an Ethernet interface", ifname);
 	if (!rc) {
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 		ifr.ifr_data = (void *)&ch;
 		if (ioctl(fd, SIOCETHTOOL, &ifr) == 0 && ch.rx_count + ch.combined_count > 1)
-			rc = seterr(err, errsz, EOPNOTSUPP,
+			rc = ring_seterr(err, errsz, EOPNOTSUPP,
 				    "%s has %u receive queues: AF_XDP serves one (ethtool -L %s combined 1)",
 				    ifname, ch.rx_count + ch.combined_count, ifname);
 	}
@@ -156,17 +141,17 @@ static int prog_attach(struct xsk_port *x, const char *ifname, int ifindex, uint
 	if (!x->obj) {
 		rc = errno ? errno : EINVAL;
 		x->obj = NULL;
-		return seterr(err, errsz, rc, "cannot open the XDP program: %s", strerror(rc));
+		return ring_seterr(err, errsz, rc, "cannot open the XDP program: %s", strerror(rc));
 	}
 	rc = -bpf_object__load(x->obj);
 	if (rc)
-		return seterr(err, errsz, rc, "the kernel refused the XDP program: %s", strerror(rc));
+		return ring_seterr(err, errsz, rc, "the kernel refused the XDP program: %s", strerror(rc));
 	prog = bpf_object__find_program_by_name(x->obj, "sbc_media_xdp");
 	om = bpf_object__find_map_by_name(x->obj, "own_map");
 	if (!prog || !om)
-		return seterr(err, errsz, ENOENT, "the XDP program has no sbc_media_xdp or own_map");
+		return ring_seterr(err, errsz, ENOENT, "the XDP program has no sbc_media_xdp or own_map");
 	if (bpf_map_update_elem(bpf_map__fd(om), &k, &own, BPF_ANY))
-		return seterr(err, errsz, errno, "own_map: %s", strerror(errno));
+		return ring_seterr(err, errsz, errno, "own_map: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = modes[i]);
 
@@ -180,8 +165,8 @@ static int prog_attach(struct xsk_port *x, const char *ifname, int ifindex, uint
 			break;		/* someone else's program: generic would not do either */
 	}
 	if (rc == EBUSY || rc == EEXIST)
-		return seterr(err, errsz, rc, "%s: another XDP program is attached", ifname);
-	return seterr(err, errsz, rc, "%s: XDP attach failed: %s", ifname, strerror(rc));
+		return ring_seterr(err, errsz, rc, "%s: another XDP program is attached", ifname);
+	return ring_seterr(err, errsz, rc, "%s: XDP attach failed: %s", ifname, strerror(rc));
 }
 
 /* Give n chunks back to the fill ring (it holds them all). */
@@ -215,12 +200,12 @@ static int sock_open(struct xsk_port *x, const char *ifname, char *err, size_t e
 		       -1, 0);
 	if (x->area == MAP_FAILED) {
 		x->area = NULL;
-		return seterr(err, errsz, errno, "UMEM: %s", strerror(errno));
+		return ring_seterr(err, errsz, errno, "UMEM: %s", strerror(errno));
 	}
 	rc = -xsk_umem__create(&x->umem, x->area, size, &x->fill, &x->comp, &uc);
 	if (rc) {
 		x->umem = NULL;
-		return seterr(err, errsz, rc, "UMEM: %s", strerror(rc));
+		return ring_seterr(err, errsz, rc, "UMEM: %s", strerror(rc));
 	}
 	rc = EOPNOTSUPP;
 	if (x->native) {
@@ -234,10 +219,10 @@ static int sock_open(struct xsk_port *x, const char *ifname, char *err, size_t e
 	}
 	if (rc) {
 		x->xsk = NULL;
-		return seterr(err, errsz, rc, "%s: AF_XDP socket: %s", ifname, strerror(rc));
+		return ring_seterr(err, errsz, rc, "%s: AF_XDP socket: %s", ifname, strerror(rc));
 	}
 	if (!xm || (rc = -xsk_socket__update_xskmap(x->xsk, bpf_map__fd(xm))))
-		return seterr(err, errsz, rc ? rc : ENOENT, "xsks_map update failed");
+		return ring_seterr(err, errsz, rc ? rc : ENOENT, "xsks_map update failed");
 	setsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
 	for (uint32_t f = 0; f < XSK_RX_FRAMES; f += XSK_RX_BURST) {
 		for (uint32_t i = 0; i < XSK_RX_BURST; i++)
@@ -261,16 +246,16 @@ int xsk_port_open(struct xsk_port **xp, const char *ifname, const struct ring_op
 	int ifindex, rc;
 
 	if (!o->has4 || o->has6 || o->tx_only)
-		return seterr(err, errsz, EINVAL, "%s: AF_XDP needs one owned IPv4 address", ifname);
+		return ring_seterr(err, errsz, EINVAL, "%s: AF_XDP needs one owned IPv4 address", ifname);
 	ifindex = (int)if_nametoindex(ifname);
 	if (!ifindex)
-		return seterr(err, errsz, ENODEV, "%s: no such interface", ifname);
+		return ring_seterr(err, errsz, ENODEV, "%s: no such interface", ifname);
 	rc = if_check(ifname, mac, err, errsz);
 	if (rc)
 		return rc;
 	x = mem_zalloc(sizeof(*x), port_destroy);
 	if (!x)
-		return seterr(err, errsz, ENOMEM, "%s: out of memory", ifname);
+		return ring_seterr(err, errsz, ENOMEM, "%s: out of memory", ifname);
 	x->link_fd = -1;
 	x->batch = o->tx_batch ? o->tx_batch : XSK_BATCH_DEFAULT;
 	rc = prog_attach(x, ifname, ifindex, o->addr4.s_addr, err, errsz);

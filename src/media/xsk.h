@@ -19,4 +19,8 @@ int xsk_port_tx_flush(struct xsk_port *x);
 void xsk_port_stats(struct xsk_port *x, struct ring_stats *st);
 const char *xsk_port_mode(const struct xsk_port *x);
 
+/* ring.c: a message into err (when given), returns code; for both implementations. */
+int ring_seterr(char *err, size_t errsz, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif
