@@ -496,16 +496,17 @@ def test_pending_registers_capped_per_source(testnet, sbcd):
     assert answer.startswith("SIP/2.0 503"), answer
     assert re.search(r"(?m)^Call-ID: long-\d+-17@", answer), answer
     assert re.search(r"(?mi)^Retry-After: 5\r$", answer), answer
-    st = testnet_stats(testnet)["registrar"]
+    st = stats_of(testnet)["registrar"]
     assert st["refused_pending"] == 1 and st["forwarded"] == 16, st
     r = testnet.sip_exchange("pub", "udp", SBC_WAN, SIP_PORT,
                              [{"send": short_register(18, STRANGER)}, {"listen": 1}],
                              src=STRANGER, timeout=10)
     assert r["messages"] == []       # relayed: waiting for the core, like the first 16
-    assert testnet_stats(testnet)["registrar"]["forwarded"] == 17
+    assert stats_of(testnet)["registrar"]["forwarded"] == 17
 
 
-def testnet_stats(net):
+def stats_of(net):
+    """sbcd's stats (the result of the control command)."""
     resp = ctlclient.call(ctlclient.sock_path(net), "stats")
     assert resp.get("ok") is True, resp
     return resp["result"]
