@@ -782,7 +782,8 @@ def test_banned_source_tcp_refused(testnet, sbcd):
     assert probe(testnet, a, ua="friendly-scanner") == []
     wait_banned(testnet, [a])
     scanner = guard(testnet, "guard.stats")["reasons"]["scanner"]["packets"]
-    r = testnet.tcp_burst("pub", SBC_WAN, 5060, a, count=3, keep=3, src2=b, count2=2,
+    # keep=0: siptool waits until sbcd has closed (reset) every one of them
+    r = testnet.tcp_burst("pub", SBC_WAN, 5060, a, count=3, keep=0, src2=b, count2=2,
                           timeout=10)
     # reset at once: while connecting or right after, never left open
     resets = [e for e in r["connect_errors"] if "reset" in e.lower()]
